@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the toolkit needs. Idempotent: runs `apt-get update`
+# only when a package is actually missing, so a second run takes a second.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev            # LibTorch 1.13.1 (CPU)
+  libopenblas0-openmp     # without it Linear layers run on the reference BLAS (~50x slower)
+  libopencv-dev           # image decoding, resizing
+  libcli11-dev            # command-line parsing
+  nlohmann-json3-dev      # JSON output
+  catch2                  # tests (v2 API)
+  libstb-dev              # PNG writing for figures
+  libcairo2-dev           # vector figures (SVG/PDF)
+  python3-torch python3-torchvision python3-numpy  # test fixtures, parity references (/usr/bin/python3)
+  dataset-fashion-mnist   # the embedded default model's data
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "setup: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
