@@ -1,0 +1,1 @@
+import sys, os; os.makedirs(sys.argv[1], exist_ok=True)
