@@ -1,1 +1,134 @@
-// placeholder
+#include "lib/classify.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "datasets/loader.h"
+#include "lib/error.h"
+#include "lib/labels.h"
+#include "lib/progress.h"
+#include "lib/runtime.h"
+#include "networks/model.h"
+
+namespace bagnet {
+
+struct Classifier::Impl {
+  LoadedModel model;
+  const Labels* labels = nullptr;
+};
+
+Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
+  const ModelSpec& spec = find_model(request.model);
+  const c10::Device device = resolve_device(request.device);
+  impl_->model = load_model(spec, request.weights, device);
+  impl_->labels = &load_labels(spec.labels);
+  if (impl_->labels->size() != static_cast<size_t>(spec.num_classes))
+    throw Error(spec.name, "label set '" + spec.labels + "' has " + std::to_string(impl_->labels->size()) +
+                               " names for " + std::to_string(spec.num_classes) + " classes");
+}
+
+Classifier::~Classifier() = default;
+
+std::string Classifier::device() const { return describe_device(impl_->model.device); }
+
+Preprocessing Classifier::preprocessing(bool no_resize) const {
+  Preprocessing p = impl_->model.spec.preprocessing;
+  if (no_resize) p.resize = p.crop = 0;
+  return p;
+}
+
+nlohmann::json Classifier::model_json(bool no_resize) const {
+  const auto& m = impl_->model;
+  const Preprocessing p = preprocessing(no_resize);
+  nlohmann::json j = {
+      {"name", m.spec.name},
+      {"architecture", m.spec.architecture},
+      {"num_classes", m.spec.num_classes},
+      {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
+      {"preprocessing",
+       {{"resize_shorter", p.resize},
+        {"center_crop", p.crop},
+        {"interpolation", p.interpolation},
+        {"mean", p.mean},
+        {"std", p.std},
+        {"no_resize", no_resize}}},
+  };
+  if (m.spec.architecture == "bagnet") j["patch_size"] = m.spec.patch_size;
+  return j;
+}
+
+std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& files, const ClassifyOptions& opt,
+                                              const std::function<void(const ImageResult&)>& on_result) {
+  torch::NoGradGuard no_grad;
+  auto& m = impl_->model;
+  const Labels& labels = *impl_->labels;
+  const int topk = std::clamp(opt.topk, 1, m.spec.num_classes);
+  const int batch_size = std::max(1, opt.batch_size);
+  // Decoding is cheap next to a forward pass on CPU; two workers keep the network fed
+  // without taking its cores.
+  const int workers = opt.workers > 0 ? opt.workers : 2;
+  ImageLoader loader(files, preprocessing(opt.no_resize), opt.max_pixels, workers,
+                     static_cast<size_t>(batch_size) * 4);
+  Progress progress("classify", files.size(), opt.progress && files.size() > 1);
+
+  std::vector<ImageResult> results(files.size());
+  std::vector<LoadedImage> batch;
+  auto finish = [&](const ImageResult& r, size_t index) {
+    results[index] = r;
+    if (on_result) on_result(r);
+    progress.advance();
+  };
+  auto run_batch = [&]() {
+    if (batch.empty()) return;
+    const int64_t n = static_cast<int64_t>(batch.size());
+    const int64_t c = m.spec.in_channels, h = batch[0].height, w = batch[0].width;
+    auto input = torch::empty({n, c, h, w}, torch::kFloat32);
+    for (int64_t i = 0; i < n; ++i)
+      std::copy(batch[i].chw.begin(), batch[i].chw.end(), input[i].data_ptr<float>());
+    auto logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
+    auto probs = torch::softmax(logits, 1);
+    auto [top_p, top_i] = probs.topk(topk, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      ImageResult r;
+      r.path = batch[i].path;
+      r.conversion = batch[i].conversion;
+      r.height = static_cast<int>(h);
+      r.width = static_cast<int>(w);
+      for (int k = 0; k < topk; ++k) {
+        Prediction p;
+        p.index = static_cast<int>(top_i[i][k].item<int64_t>());
+        p.probability = top_p[i][k].item<float>();
+        p.logit = logits[i][p.index].item<float>();
+        p.name = labels.name(p.index);
+        p.wnid = labels.wnid(p.index);
+        r.top.push_back(std::move(p));
+      }
+      finish(r, batch[i].index);
+    }
+    batch.clear();
+  };
+
+  LoadedImage item;
+  while (loader.next(item)) {
+    if (item.error.empty() && item.chw.size() != static_cast<size_t>(m.spec.in_channels) * item.height * item.width)
+      item.error = "preprocessing produced the wrong number of channels for " + m.spec.name;
+    if (!item.error.empty()) {
+      run_batch();  // keep results in input order
+      ImageResult r;
+      r.path = item.path;
+      r.error = item.error;
+      finish(r, item.index);
+      continue;
+    }
+    // A batch holds images of one size (with --no-resize sizes may differ).
+    if (!batch.empty() && (item.height != batch[0].height || item.width != batch[0].width)) run_batch();
+    batch.push_back(std::move(item));
+    if (static_cast<int>(batch.size()) == batch_size) run_batch();
+  }
+  run_batch();
+  progress.finish();
+  return results;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,77 @@
+#include "datasets/loader.h"
+
+#include <algorithm>
+
+#include "lib/error.h"
+
+namespace bagnet {
+
+LoadedImage load_and_preprocess(const std::string& path, const Preprocessing& prep, long long max_pixels) {
+  LoadedImage r;
+  r.path = path;
+  try {
+    Image img = load_image(path, max_pixels);
+    r.conversion = img.conversion;
+    r.source_height = img.height;
+    r.source_width = img.width;
+    r.chw = preprocess(img, prep, &r.height, &r.width);
+  } catch (const Error& e) {
+    r.error = e.reason();
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
+ImageLoader::ImageLoader(std::vector<std::string> files, Preprocessing prep, long long max_pixels, int workers,
+                         size_t lookahead)
+    : files_(std::move(files)), prep_(std::move(prep)), max_pixels_(max_pixels),
+      lookahead_(std::max<size_t>(lookahead, 1)) {
+  workers = std::max(1, workers);
+  for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+ImageLoader::~ImageLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  space_.notify_all();
+  ready_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ImageLoader::work() {
+  for (;;) {
+    size_t i;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      // Claim only within the lookahead window, so memory stays bounded.
+      space_.wait(lock, [&] { return stop_ || next_to_claim_ >= files_.size() ||
+                                     next_to_claim_ < next_to_return_ + lookahead_; });
+      if (stop_ || next_to_claim_ >= files_.size()) return;
+      i = next_to_claim_++;
+    }
+    LoadedImage item = load_and_preprocess(files_[i], prep_, max_pixels_);
+    item.index = i;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.emplace(i, std::move(item));
+    }
+    ready_.notify_all();
+  }
+}
+
+bool ImageLoader::next(LoadedImage& out) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_to_return_ >= files_.size()) return false;
+  ready_.wait(lock, [&] { return done_.count(next_to_return_) > 0; });
+  auto node = done_.extract(next_to_return_);
+  out = std::move(node.mapped());
+  ++next_to_return_;
+  lock.unlock();
+  space_.notify_all();
+  return true;
+}
+
+}  // namespace bagnet

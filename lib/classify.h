@@ -1,0 +1,67 @@
+#pragma once
+// Classification of image files by a registered model: the core of bagnet-classify.
+// Torch-free interface (pimpl), so tools that use it compile quickly.
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lib/image.h"
+
+namespace bagnet {
+
+struct Prediction {
+  int index = 0;
+  std::string name;
+  std::string wnid;
+  float probability = 0;  // softmax over all classes, float32 as in PyTorch
+  float logit = 0;
+};
+
+struct ImageResult {
+  std::string path;
+  std::string error;       // non-empty: the image was not classified, and why
+  std::string conversion;  // what decoding did (grayscale, alpha dropped, ...)
+  int height = 0, width = 0;  // network input size
+  std::vector<Prediction> top;
+  bool ok() const { return error.empty(); }
+};
+
+struct ClassifyOptions {
+  int topk = 5;
+  int batch_size = 8;
+  bool no_resize = false;  // feed images at their own size (e.g. 224x224 cue-conflict stimuli)
+  long long max_pixels = kDefaultMaxPixels;
+  int workers = 0;  // decoding threads; 0 = automatic
+  bool progress = true;
+};
+
+struct ModelRequest {
+  std::string model;    // registry name
+  std::string weights;  // explicit file, or "" to look it up
+  std::string device = "auto";
+};
+
+class Classifier {
+ public:
+  // Loads the model; throws bagnet::Error (missing weights with download instructions,
+  // bad checkpoint, unknown model or device).
+  explicit Classifier(const ModelRequest& request);
+  ~Classifier();
+
+  // Model, weights (path, sha256, format), preprocessing, for provenance.
+  nlohmann::json model_json(bool no_resize) const;
+  std::string device() const;
+  Preprocessing preprocessing(bool no_resize) const;
+
+  // Results in input order; `on_result` is called as each finishes (for streaming output).
+  std::vector<ImageResult> classify(const std::vector<std::string>& files, const ClassifyOptions& options,
+                                    const std::function<void(const ImageResult&)>& on_result = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bagnet

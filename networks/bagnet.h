@@ -1,0 +1,49 @@
+#pragma once
+// BagNet (Brendel & Bethge, ICLR 2019): a ResNet-50 whose receptive field is limited to
+// q x q pixels (q = 9, 17, 33), so the class logits are the mean of per-patch logits.
+// Follows the reference implementation (github.com/wielandbrendel/bag-of-local-features-models).
+#include <string>
+#include <vector>
+
+#include "networks/network.h"
+
+namespace bagnet {
+
+struct BagNetConfig {
+  int64_t in_channels = 3;
+  int64_t stem_width = 64;
+  std::vector<int64_t> widths{64, 128, 256, 512};
+  std::vector<int64_t> blocks{3, 4, 6, 3};
+  // Number of blocks at the start of each stage whose middle conv is 3x3 (the rest are 1x1).
+  std::vector<int64_t> kernel3{1, 1, 1, 1};
+  std::vector<int64_t> strides{2, 2, 2, 1};
+  int64_t expansion = 4;
+  int64_t num_classes = 1000;
+
+  // Patch size q: stem 3x3 plus 2 * (current stride) for every 3x3 convolution.
+  int64_t receptive_field() const;
+  // Product of the stage strides: the logit map's step in input pixels.
+  int64_t total_stride() const;
+  // Throws std::invalid_argument on inconsistent lists.
+  void validate() const;
+
+  // The three published variants; patch_size is 9, 17 or 33.
+  static BagNetConfig imagenet(int patch_size);
+};
+
+class BagNetImpl : public NetworkImpl {
+ public:
+  explicit BagNetImpl(const BagNetConfig& config);
+  torch::Tensor features(const torch::Tensor& x) override;
+  const BagNetConfig& config() const { return config_; }
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  std::vector<torch::nn::Sequential> layers;  // layer1..layer4
+
+ private:
+  BagNetConfig config_;
+};
+TORCH_MODULE(BagNet);
+
+}  // namespace bagnet

@@ -1,0 +1,132 @@
+#include "networks/model.h"
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "lib/error.h"
+#include "lib/sha256.h"
+#include "networks/bagnet.h"
+#include "networks/resnet.h"
+
+namespace bagnet {
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string join_limited(const std::vector<std::string>& items, size_t limit = 8) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > limit) out += ", ... (" + std::to_string(items.size() - limit) + " more)";
+  return out;
+}
+
+std::vector<int64_t> json_list(const nlohmann::json& row, const char* key, std::vector<int64_t> fallback) {
+  return row.contains(key) ? row.at(key).get<std::vector<int64_t>>() : fallback;
+}
+
+}  // namespace
+
+std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec) {
+  if (spec.architecture == "bagnet") {
+    BagNetConfig c;
+    const auto& row = spec.raw;
+    if (row.contains("config")) {
+      // A custom BagNet (e.g. a small one for 28x28 images): every field optional.
+      const auto& cfg = row.at("config");
+      c.in_channels = cfg.value("in_channels", c.in_channels);
+      c.stem_width = cfg.value("stem_width", c.stem_width);
+      c.widths = json_list(cfg, "widths", c.widths);
+      c.blocks = json_list(cfg, "blocks", c.blocks);
+      c.kernel3 = json_list(cfg, "kernel3", c.kernel3);
+      c.strides = json_list(cfg, "strides", c.strides);
+      c.expansion = cfg.value("expansion", c.expansion);
+    } else {
+      c = BagNetConfig::imagenet(spec.patch_size);
+    }
+    c.num_classes = spec.num_classes;
+    try {
+      c.validate();
+    } catch (const std::invalid_argument& e) {
+      throw Error(spec.name, e.what());
+    }
+    return std::make_shared<BagNetImpl>(c);
+  }
+  if (spec.architecture == "resnet50") return std::make_shared<ResNet50Impl>(spec.num_classes, spec.in_channels);
+  throw Error(spec.name, "unknown architecture '" + spec.architecture + "' in the registry");
+}
+
+void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model) {
+  std::map<std::string, at::Tensor> targets;
+  for (auto& p : net.named_parameters(true)) targets[p.key()] = p.value();
+  for (auto& b : net.named_buffers(true)) targets[b.key()] = b.value();
+
+  std::vector<std::string> missing, unexpected, mismatched;
+  std::set<std::string> seen;
+  for (const auto& [key, tensor] : sd.tensors) {
+    auto it = targets.find(key);
+    if (it == targets.end()) {
+      unexpected.push_back(key);
+      continue;
+    }
+    seen.insert(key);
+    if (!tensor.sizes().equals(it->second.sizes()))
+      mismatched.push_back(key + " (file " + shape_str(tensor.sizes()) + ", " + model + " " +
+                           shape_str(it->second.sizes()) + ")");
+  }
+  for (const auto& [key, _] : targets) {
+    const bool optional = key.size() > 20 && key.compare(key.size() - 20, 20, "num_batches_tracked") == 0;
+    if (!seen.count(key) && !optional) missing.push_back(key);
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = "checkpoint does not fit " + model + ":";
+    if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing keys (" + join_limited(missing) + ");";
+    if (!unexpected.empty())
+      msg += " " + std::to_string(unexpected.size()) + " unexpected keys (" + join_limited(unexpected) + ");";
+    if (!mismatched.empty())
+      msg += " " + std::to_string(mismatched.size()) + " shape mismatches (" + join_limited(mismatched) + ");";
+    msg.pop_back();
+    throw Error(path, msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, tensor] : sd.tensors) {
+    auto& target = targets.at(key);
+    target.copy_(tensor.to(target.dtype()));
+  }
+}
+
+std::string hash_prefix_in_name(const std::string& path) {
+  static const std::regex re("-([0-9a-f]{8,64})\\.[^/]*$");
+  std::smatch m;
+  return std::regex_search(path, m, re) ? m[1].str() : "";
+}
+
+void check_hash_prefix(const std::string& path, const std::string& sha256) {
+  const std::string prefix = hash_prefix_in_name(path);
+  if (!prefix.empty() && sha256.compare(0, prefix.size(), prefix) != 0)
+    throw Error(path, "SHA-256 is " + sha256.substr(0, 16) + "..., but the file name says it starts with " +
+                          prefix + " (corrupt or incomplete download?)");
+}
+
+LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device) {
+  LoadedModel m;
+  m.spec = spec;
+  m.device = device;
+  m.weights_path = find_weights(spec, weights_path);
+  if (m.weights_path.empty()) throw Error(spec.name, missing_weights_message(spec));
+  m.weights_sha256 = sha256_file(m.weights_path);
+  check_hash_prefix(m.weights_path, m.weights_sha256);
+  StateDict sd = load_state_dict(m.weights_path);
+  m.checkpoint_format = sd.format;
+  m.net = build_network(spec);
+  load_weights(*m.net, sd, m.weights_path, spec.name);
+  m.net->to(device);
+  m.net->eval();
+  return m;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,39 @@
+#pragma once
+// Building a registered network and loading its weights, with validation.
+#include <memory>
+#include <string>
+
+#include "lib/checkpoint.h"
+#include "networks/network.h"
+#include "networks/registry.h"
+
+namespace bagnet {
+
+std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec);
+
+// Copies a state dict into the network. Every missing key, unexpected key and shape mismatch
+// is reported by name in one bagnet::Error; BatchNorm's num_batches_tracked may be absent
+// (checkpoints older than PyTorch 0.4.1 lack it; eval mode never reads it).
+void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model);
+
+// torch.hub's convention: a file named NAME-<hex>.ext carries the start of its SHA-256.
+// Returns the hex prefix in the file name ("" if none) ...
+std::string hash_prefix_in_name(const std::string& path);
+// ... and throws bagnet::Error if the file's hash does not start with it.
+void check_hash_prefix(const std::string& path, const std::string& sha256);
+
+struct LoadedModel {
+  ModelSpec spec;
+  std::shared_ptr<NetworkImpl> net;
+  std::string weights_path;    // "" for random weights
+  std::string weights_sha256;  // full hex digest
+  std::string checkpoint_format;
+  c10::Device device{c10::kCPU};
+};
+
+// Builds `spec`, reads the weights (explicit path, else the registry's file in the search
+// directories), checks hash and keys, moves to `device`, eval mode. Throws bagnet::Error with
+// the download instructions when the weights are missing.
+LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device);
+
+}  // namespace bagnet

@@ -1,0 +1,57 @@
+#include "networks/network.h"
+
+namespace bagnet {
+
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+}
+
+BottleneckImpl::BottleneckImpl(const BottleneckOptions& o) {
+  const int64_t out = o.width * o.expansion;
+  auto bn = [&](int64_t c) {
+    return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c).momentum(o.bn_momentum));
+  };
+  conv1 = register_module("conv1", make_conv(o.in_channels, o.width, 1, 1, 0));
+  bn1 = register_module("bn1", bn(o.width));
+  conv2 = register_module("conv2", make_conv(o.width, o.width, o.kernel, o.stride, o.padding));
+  bn2 = register_module("bn2", bn(o.width));
+  conv3 = register_module("conv3", make_conv(o.width, out, 1, 1, 0));
+  bn3 = register_module("bn3", bn(out));
+  if (o.stride != 1 || o.in_channels != out) {
+    // Both references use BatchNorm's default momentum in the projection branch.
+    downsample = register_module(
+        "downsample", torch::nn::Sequential(make_conv(o.in_channels, out, 1, o.stride, 0),
+                                            torch::nn::BatchNorm2d(out)));
+  }
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  auto out = bn1(conv1(x)).relu_();
+  out = bn2(conv2(out)).relu_();
+  out = bn3(conv3(out));
+  auto residual = downsample ? downsample->forward(x) : x;
+  // With unpadded 3x3 convolutions (BagNet) the block output is smaller than its input;
+  // the reference crops the residual at the bottom and right, residual[:, :, :-d, :-d],
+  // which keeps patch (i, j) aligned with input pixel (stride*i, stride*j).
+  if (residual.size(2) != out.size(2) || residual.size(3) != out.size(3)) {
+    residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));
+  }
+  out += residual;
+  return out.relu_();
+}
+
+torch::Tensor NetworkImpl::forward(const torch::Tensor& x) {
+  auto f = features(x);
+  // Same op as torchvision's AdaptiveAvgPool2d(1); the BagNet reference's AvgPool2d over the
+  // whole (square) map averages the same numbers.
+  auto pooled = torch::adaptive_avg_pool2d(f, {1, 1}).flatten(1);
+  return fc(pooled);
+}
+
+torch::Tensor NetworkImpl::logit_map(const torch::Tensor& x) {
+  auto f = features(x);
+  return fc(f.permute({0, 2, 3, 1})).permute({0, 3, 1, 2}).contiguous();
+}
+
+}  // namespace bagnet

@@ -1,0 +1,50 @@
+#pragma once
+// The networks as LibTorch modules. Module names equal the PyTorch state_dict keys
+// (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc, ...), so a checkpoint maps one-to-one.
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace bagnet {
+
+// Shared by BagNet and ResNet-50: a ResNet bottleneck block (He et al., CVPR 2016) whose
+// middle convolution's kernel, stride and padding are options.
+struct BottleneckOptions {
+  int64_t in_channels = 64;
+  int64_t width = 64;      // channels of the inner 1x1 / kxk convolutions
+  int64_t expansion = 4;   // output channels = width * expansion
+  int64_t kernel = 3;      // middle convolution (conv2)
+  int64_t stride = 1;      // sits on conv2, as in torchvision >= 0.2 and the BagNet code
+  int64_t padding = 1;     // ResNet: 1; BagNet: 0
+  double bn_momentum = 0.1;
+};
+
+class BottleneckImpl : public torch::nn::Module {
+ public:
+  explicit BottleneckImpl(const BottleneckOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Sequential downsample{nullptr};  // empty when the residual needs no projection
+};
+TORCH_MODULE(Bottleneck);
+
+// A classification network whose head is a Linear layer on the last feature map.
+class NetworkImpl : public torch::nn::Module {
+ public:
+  // Feature map before the head, [N, C_feat, h, w].
+  virtual torch::Tensor features(const torch::Tensor& x) = 0;
+  // Pooled logits [N, classes]: mean of the features over all positions, then fc.
+  torch::Tensor forward(const torch::Tensor& x);
+  // Logits at every position [N, classes, h, w]: fc applied to each feature vector. For a
+  // BagNet, entry (i, j) is the logit vector of the input patch at (stride*i, stride*j).
+  torch::Tensor logit_map(const torch::Tensor& x);
+
+  torch::nn::Linear fc{nullptr};
+};
+
+// Conv2d without bias, as every convolution of both architectures.
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);
+
+}  // namespace bagnet
