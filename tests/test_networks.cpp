@@ -1,1 +1,181 @@
-#include <catch2/catch.hpp>
+// Networks against independent references: torchvision's ResNet-50 and a functional Python
+// BagNet written from the paper's facts (tests/python/bagnet_reference.py), on random weights
+// made at test time by tests/python/make_fixtures.py.
+#include "test_helpers.h"
+
+#include <filesystem>
+
+#include "lib/error.h"
+#include "networks/bagnet.h"
+#include "networks/model.h"
+
+using namespace bagnet;
+using bagnet::test::fixture;
+using bagnet::test::io_tensor;
+using bagnet::test::relative_max_diff;
+
+namespace {
+
+constexpr double kParityTolerance = 2e-5;  // of the largest |logit|; measured ~1e-6
+
+LoadedModel load_fixture_model(const std::string& model, const std::string& file) {
+  return load_model(find_model(model), fixture(file), c10::Device(c10::kCPU));
+}
+
+void require_same_weights(NetworkImpl& a, NetworkImpl& b) {
+  auto pa = a.named_parameters(true), pb = b.named_parameters(true);
+  REQUIRE(pa.size() == pb.size());
+  for (const auto& item : pa) REQUIRE(torch::equal(item.value(), pb[item.key()]));
+  auto ba = a.named_buffers(true), bb = b.named_buffers(true);
+  for (const auto& item : ba) {
+    if (item.key().find("num_batches_tracked") != std::string::npos) continue;
+    REQUIRE(torch::equal(item.value(), bb[item.key()]));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("BagNet receptive field, stride and map size follow the paper", "[networks]") {
+  for (auto [q, map224] : {std::pair{9, 27}, {17, 26}, {33, 24}}) {
+    const auto cfg = BagNetConfig::imagenet(q);
+    CHECK(cfg.receptive_field() == q);
+    CHECK(cfg.total_stride() == 8);
+    BagNet net(cfg);
+    net->eval();
+    torch::NoGradGuard ng;
+    // Small stand-ins for the full sizes: (224 - q) / 8 + 1 positions per side.
+    CHECK(net->features(torch::zeros({1, 3, 224, 224})).size(2) == map224);
+    CHECK(net->features(torch::zeros({1, 3, q, q})).size(3) == 1);
+  }
+}
+
+TEST_CASE("BagNet logits equal the independent Python reference", "[networks][parity]") {
+  torch::NoGradGuard ng;
+  for (int q : {9, 17, 33}) {
+    const std::string name = "bagnet" + std::to_string(q);
+    DYNAMIC_SECTION(name) {
+      auto m = load_fixture_model(name, name + ".pt");
+      const StateDict io = load_state_dict(fixture(name + "_io.pt"));
+      for (const std::string tag : {"224", "ns", "q"}) {
+        const auto x = io_tensor(io, "x_" + tag);
+        const double dp = relative_max_diff(m.net->forward(x), io_tensor(io, "pooled_" + tag));
+        const double dm = relative_max_diff(m.net->logit_map(x), io_tensor(io, "map_" + tag));
+        INFO(name << " input " << tag << ": pooled rel diff " << dp << ", map rel diff " << dm);
+        CHECK(dp < kParityTolerance);
+        CHECK(dm < kParityTolerance);
+      }
+      // Legacy format, {'state_dict': ...} wrappers and 'module.' prefixes give the same weights.
+      for (const std::string variant : {"_legacy.pth.tar", "_wrapped.pt", "_wrapped_legacy.pth.tar"}) {
+        INFO("variant " << variant);
+        auto other = load_fixture_model(name, name + variant);
+        require_same_weights(*m.net, *other.net);
+      }
+      CHECK(load_fixture_model(name, name + "_legacy.pth.tar").checkpoint_format == "legacy");
+    }
+  }
+}
+
+TEST_CASE("ResNet-50 logits equal torchvision's", "[networks][parity]") {
+  torch::NoGradGuard ng;
+  auto m = load_fixture_model("resnet50", "resnet50.pt");
+  const StateDict io = load_state_dict(fixture("resnet50_io.pt"));
+  for (const std::string tag : {"224", "ns"}) {
+    const double d = relative_max_diff(m.net->forward(io_tensor(io, "x_" + tag)), io_tensor(io, "logits_" + tag));
+    INFO("input " << tag << ": rel diff " << d);
+    CHECK(d < kParityTolerance);
+  }
+  // The Stylized-ImageNet checkpoints' layout: legacy, wrapped, 'module.' keys.
+  auto sin = load_fixture_model("resnet50_trained_on_SIN", "resnet50_wrapped_legacy.pth.tar");
+  require_same_weights(*m.net, *sin.net);
+}
+
+TEST_CASE("BagNet logit map is local: entry (i,j) is the q x q patch at (8i, 8j) alone", "[networks][locality]") {
+  torch::NoGradGuard ng;
+  for (int q : {9, 17, 33}) {
+    const std::string name = "bagnet" + std::to_string(q);
+    DYNAMIC_SECTION(name) {
+      auto m = load_fixture_model(name, name + ".pt");
+      const auto x = io_tensor(load_state_dict(fixture(name + "_io.pt")), "x_ns");  // 45 x 61, non-square
+      const auto map = m.net->logit_map(x);                                       // [N, 1000, h, w]
+      const int64_t h = map.size(2), w = map.size(3);
+      REQUIRE(h == (45 - q) / 8 + 1);
+      REQUIRE(w == (61 - q) / 8 + 1);
+      std::vector<at::Tensor> crops;
+      for (int64_t i = 0; i < h; ++i)
+        for (int64_t j = 0; j < w; ++j) crops.push_back(x.slice(2, 8 * i, 8 * i + q).slice(3, 8 * j, 8 * j + q));
+      // [h*w, N, 3, q, q] -> one batch
+      const auto patches = torch::stack(crops).flatten(0, 1);
+      const auto patch_logits = m.net->forward(patches).view({h, w, x.size(0), -1}).permute({2, 3, 0, 1});
+      const double d = relative_max_diff(map, patch_logits);
+      const double dmean = relative_max_diff(map.mean({2, 3}), m.net->forward(x));
+      INFO(name << ": map vs patches " << d << ", mean of map vs pooled " << dmean);
+      CHECK(d < 2e-4);
+      CHECK(dmean < 2e-4);
+    }
+  }
+}
+
+TEST_CASE("Checkpoints that do not fit are refused with every problem named", "[networks][errors]") {
+  // BagNet-9 weights into BagNet-33: layer3/layer4 middle convs are 1x1 in the file.
+  try {
+    load_fixture_model("bagnet33", "bagnet9.pt");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find(fixture("bagnet9.pt")) == 0);
+    CHECK(msg.find("shape mismatches") != std::string::npos);
+    CHECK(msg.find("layer3.0.conv2.weight") != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+  }
+  // ResNet-50 weights into a BagNet: missing and unexpected keys, by name.
+  try {
+    load_fixture_model("bagnet9", "resnet50.pt");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("missing keys") != std::string::npos);
+    CHECK(msg.find("conv2.weight") != std::string::npos);
+  }
+}
+
+TEST_CASE("A hash prefix in the file name is checked against the file's SHA-256", "[networks][errors]") {
+  namespace fs = std::filesystem;
+  CHECK(hash_prefix_in_name("/x/bagnet32-2ddd53ed.pth.tar") == "2ddd53ed");
+  CHECK(hash_prefix_in_name("/x/model-final.pth").empty());
+  CHECK(hash_prefix_in_name("/x/model-epoch-10.pth").empty());
+  const fs::path dir = fs::temp_directory_path() / "bagnet_hash_test";
+  fs::create_directories(dir);
+  const fs::path bad = dir / "bagnet8-deadbeef.pt";
+  fs::copy_file(fixture("bagnet9.pt"), bad, fs::copy_options::overwrite_existing);
+  try {
+    load_model(find_model("bagnet9"), bad.string(), c10::Device(c10::kCPU));
+    FAIL("expected a hash error");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("deadbeef") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("Missing weights say which file, where to download it and where to put it", "[networks][errors]") {
+  setenv("BAGNET_WEIGHTS", "/nonexistent-weights-dir", 1);
+  setenv("HOME", "/nonexistent-home", 1);
+  try {
+    load_model(find_model("bagnet33"), "", c10::Device(c10::kCPU));
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("bagnet32-2ddd53ed.pth.tar") != std::string::npos);
+    CHECK(msg.find("https://") != std::string::npos);
+    CHECK(msg.find("/nonexistent-weights-dir") != std::string::npos);
+  }
+  try {
+    find_model("bagnet3");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("did you mean") != std::string::npos);
+  }
+}

@@ -1,0 +1,34 @@
+#pragma once
+// Shared by the tests: fixture paths and tensor comparison.
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+
+#include "lib/checkpoint.h"
+
+namespace bagnet::test {
+
+inline std::string fixture(const std::string& name) {
+  const std::string path = std::string(FIXTURE_DIR) + "/" + name;
+  if (!std::filesystem::exists(path))
+    FAIL("fixture " << path << " is missing: ctest runs make_fixtures first (needs /usr/bin/python3 with torch)");
+  return path;
+}
+
+inline at::Tensor io_tensor(const StateDict& sd, const std::string& key) {
+  const at::Tensor* t = sd.find(key);
+  if (!t) FAIL("fixture has no tensor " << key);
+  return *t;
+}
+
+// max |a - b| relative to the largest |b|: float32 summation order differs between
+// implementations, so equal networks agree to ~1e-6 of the logit scale, not bitwise.
+inline double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  const double scale = b.abs().max().item<double>();
+  return (a - b).abs().max().item<double>() / std::max(scale, 1e-12);
+}
+
+}  // namespace bagnet::test
