@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("-d,--device", device)->capture_default_str();
   app.add_option("--mode", mode, "pooled logits or the logit map")->check(CLI::IsMember({"pooled", "map"}));
   app.add_flag("--channels-last", channels_last, "NHWC memory format for input and weights");
-  app.add_flag("--default-malloc", default_malloc, "Keep glibc's default mmap threshold (to measure its cost)");
+  app.add_flag("--default-malloc", default_malloc,
+               "Keep glibc's default mmap threshold (to measure its cost)");
   CLI11_PARSE(app, argc, argv);
 
   bagnet::init_runtime(threads);
@@ -67,12 +68,17 @@ int main(int argc, char** argv) {
         if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       }
       std::sort(ms.begin(), ms.end());
-      nlohmann::json row = {{"model", model},     {"batch", b},
-                            {"size", size},       {"mode", mode},
-                            {"ms_median", ms[ms.size() / 2]}, {"ms_min", ms.front()},
+      nlohmann::json row = {{"model", model},
+                            {"batch", b},
+                            {"size", size},
+                            {"mode", mode},
+                            {"ms_median", ms[ms.size() / 2]},
+                            {"ms_min", ms.front()},
                             {"images_per_s", b * 1000.0 / ms[ms.size() / 2]},
-                            {"threads", bagnet::runtime_threads()}, {"device", dev.str()},
-                            {"channels_last", channels_last}, {"default_malloc", default_malloc}};
+                            {"threads", bagnet::runtime_threads()},
+                            {"device", dev.str()},
+                            {"channels_last", channels_last},
+                            {"default_malloc", default_malloc}};
       std::cout << row.dump() << std::endl;
     }
     return 0;

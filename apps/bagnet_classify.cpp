@@ -23,7 +23,10 @@ nlohmann::json result_json(const bagnet::ImageResult& r) {
   j["input_size"] = {r.height, r.width};
   auto& top = j["top"] = nlohmann::json::array();
   for (const auto& p : r.top)
-    top.push_back({{"index", p.index}, {"name", p.name}, {"wnid", p.wnid}, {"probability", p.probability},
+    top.push_back({{"index", p.index},
+                   {"name", p.name},
+                   {"wnid", p.wnid},
+                   {"probability", p.probability},
                    {"logit", p.logit}});
   return j;
 }
@@ -59,15 +62,25 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs")->required();
   app.add_option("-m,--model", req.model, "Registered model (see bagnet-models)")->capture_default_str();
-  app.add_option("-w,--weights", req.weights, "Weights file (default: the registry's file in $BAGNET_WEIGHTS or ~/.cache/bagnet)");
-  app.add_option("-k,--topk", opt.topk, "Number of classes per image")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("-w,--weights", req.weights,
+                 "Weights file (default: the registry's file in $BAGNET_WEIGHTS or ~/.cache/bagnet)");
+  app.add_option("-k,--topk", opt.topk, "Number of classes per image")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("-d,--device", req.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("-t,--threads", threads, "Intra-op threads (0 = all cores)")->capture_default_str();
-  app.add_option("-b,--batch-size", opt.batch_size, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("-f,--format", format, "Output format")->check(CLI::IsMember({"text", "json", "jsonl"}))->capture_default_str();
+  app.add_option("-b,--batch-size", opt.batch_size, "Images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("-f,--format", format, "Output format")
+      ->check(CLI::IsMember({"text", "json", "jsonl"}))
+      ->capture_default_str();
   app.add_option("-o,--output", output, "Write results to this file (atomically) instead of stdout");
-  app.add_flag("--no-resize", opt.no_resize, "Feed images at their own size: no resize, no crop (e.g. 224x224 stimuli)");
-  app.add_option("--max-pixels", opt.max_pixels, "Refuse images with more pixels than this (decompression-bomb guard)")->capture_default_str();
+  app.add_flag("--no-resize", opt.no_resize,
+               "Feed images at their own size: no resize, no crop (e.g. 224x224 stimuli)");
+  app.add_option("--max-pixels", opt.max_pixels,
+                 "Refuse images with more pixels than this (decompression-bomb guard)")
+      ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 
@@ -105,11 +118,11 @@ int main(int argc, char** argv) {
     size_t failed = list.failures.size();
     for (const auto& r : results) failed += r.ok() ? 0 : 1;
     if (format == "json") {
-      nlohmann::json doc = {
-          {"provenance", bagnet::provenance_json("bagnet-classify", classifier.device(), bagnet::runtime_threads())},
-          {"model", classifier.model_json(opt.no_resize)},
-          {"results", nlohmann::json::array()},
-          {"failures", nlohmann::json::array()}};
+      nlohmann::json doc = {{"provenance", bagnet::provenance_json("bagnet-classify", classifier.device(),
+                                                                   bagnet::runtime_threads())},
+                            {"model", classifier.model_json(opt.no_resize)},
+                            {"results", nlohmann::json::array()},
+                            {"failures", nlohmann::json::array()}};
       for (const auto& r : results) {
         doc["results"].push_back(result_json(r));
         if (!r.ok()) doc["failures"].push_back({{"path", r.path}, {"error", r.error}});
@@ -117,9 +130,14 @@ int main(int argc, char** argv) {
       for (const auto& [in, why] : list.failures) doc["failures"].push_back({{"path", in}, {"error", why}});
       emit(doc.dump(2) + "\n");
     }
-    if (!output.empty()) bagnet::atomic_write(output, body);
-    if (failed) std::cerr << "bagnet-classify: " << failed << " of " << results.size() + list.failures.size()
-                          << " inputs failed\n";
+    if (!output.empty()) {
+      bagnet::atomic_write(output, body);
+    } else if (!stream) {
+      std::cout << body << std::flush;
+    }
+    if (failed)
+      std::cerr << "bagnet-classify: " << failed << " of " << results.size() + list.failures.size()
+                << " inputs failed\n";
     return failed ? 1 : 0;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-classify: " << e.what() << "\n";

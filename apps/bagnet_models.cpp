@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
                   s.patch_size ? std::to_string(s.patch_size).c_str() : "-", s.num_classes,
                   found.empty() ? ("missing: " + s.weights_file).c_str() : found.c_str());
     }
-    std::cout << "\nWeights are looked up in $BAGNET_WEIGHTS, then ~/.cache/bagnet; download URLs: bagnet-models --json\n";
+    std::cout << "\nWeights are looked up in $BAGNET_WEIGHTS, then ~/.cache/bagnet; download URLs: "
+                 "bagnet-models --json\n";
     return 0;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-models: " << e.what() << "\n";

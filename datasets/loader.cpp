@@ -23,9 +23,11 @@ LoadedImage load_and_preprocess(const std::string& path, const Preprocessing& pr
   return r;
 }
 
-ImageLoader::ImageLoader(std::vector<std::string> files, Preprocessing prep, long long max_pixels, int workers,
-                         size_t lookahead)
-    : files_(std::move(files)), prep_(std::move(prep)), max_pixels_(max_pixels),
+ImageLoader::ImageLoader(std::vector<std::string> files, Preprocessing prep, long long max_pixels,
+                         int workers, size_t lookahead)
+    : files_(std::move(files)),
+      prep_(std::move(prep)),
+      max_pixels_(max_pixels),
       lookahead_(std::max<size_t>(lookahead, 1)) {
   workers = std::max(1, workers);
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
@@ -47,8 +49,9 @@ void ImageLoader::work() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       // Claim only within the lookahead window, so memory stays bounded.
-      space_.wait(lock, [&] { return stop_ || next_to_claim_ >= files_.size() ||
-                                     next_to_claim_ < next_to_return_ + lookahead_; });
+      space_.wait(lock, [&] {
+        return stop_ || next_to_claim_ >= files_.size() || next_to_claim_ < next_to_return_ + lookahead_;
+      });
       if (stop_ || next_to_claim_ >= files_.size()) return;
       i = next_to_claim_++;
     }

@@ -16,8 +16,8 @@ namespace bagnet {
 struct LoadedImage {
   size_t index = 0;  // position in the input list
   std::string path;
-  std::string error;       // non-empty when the file could not be used: "reason" (without the path)
-  std::string conversion;  // what decoding had to do (grayscale, alpha, 16-bit), for diagnostics
+  std::string error;          // non-empty when the file could not be used: "reason" (without the path)
+  std::string conversion;     // what decoding had to do (grayscale, alpha, 16-bit), for diagnostics
   int height = 0, width = 0;  // of the preprocessed tensor
   int source_height = 0, source_width = 0;
   std::vector<float> chw;  // normalised CHW float32

@@ -58,7 +58,8 @@ nlohmann::json Classifier::model_json(bool no_resize) const {
   return j;
 }
 
-std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& files, const ClassifyOptions& opt,
+std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& files,
+                                              const ClassifyOptions& opt,
                                               const std::function<void(const ImageResult&)>& on_result) {
   torch::NoGradGuard no_grad;
   auto& m = impl_->model;
@@ -111,7 +112,8 @@ std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& fi
 
   LoadedImage item;
   while (loader.next(item)) {
-    if (item.error.empty() && item.chw.size() != static_cast<size_t>(m.spec.in_channels) * item.height * item.width)
+    if (item.error.empty() &&
+        item.chw.size() != static_cast<size_t>(m.spec.in_channels) * item.height * item.width)
       item.error = "preprocessing produced the wrong number of channels for " + m.spec.name;
     if (!item.error.empty()) {
       run_batch();  // keep results in input order

@@ -21,8 +21,8 @@ struct Prediction {
 
 struct ImageResult {
   std::string path;
-  std::string error;       // non-empty: the image was not classified, and why
-  std::string conversion;  // what decoding did (grayscale, alpha dropped, ...)
+  std::string error;          // non-empty: the image was not classified, and why
+  std::string conversion;     // what decoding did (grayscale, alpha dropped, ...)
   int height = 0, width = 0;  // network input size
   std::vector<Prediction> top;
   bool ok() const { return error.empty(); }

@@ -34,7 +34,8 @@ void add_directory(const std::string& dir, std::vector<std::string>& out, InputL
       break;
     }
     std::error_code fec;
-    if (it->is_regular_file(fec) && has_image_extension(it->path().string())) found.push_back(it->path().string());
+    if (it->is_regular_file(fec) && has_image_extension(it->path().string()))
+      found.push_back(it->path().string());
   }
   if (found.empty()) result.failures.emplace_back(dir, "no image files in this directory");
   out.insert(out.end(), found.begin(), found.end());

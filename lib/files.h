@@ -6,7 +6,7 @@
 namespace bagnet {
 
 struct InputList {
-  std::vector<std::string> files;                              // sorted, deduplicated
+  std::vector<std::string> files;                             // sorted, deduplicated
   std::vector<std::pair<std::string, std::string>> failures;  // (input, reason): nothing matched
 };
 

@@ -50,7 +50,8 @@ std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;
   std::string line;
   while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+      line.pop_back();
     if (!line.empty()) lines.push_back(line);
   }
   return lines;
@@ -71,7 +72,8 @@ const Labels& load_labels(const std::string& key) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(registry, std::string("not valid JSON: ") + e.what());
   }
-  if (!j.contains("labels") || !j["labels"].contains(key)) throw Error(registry, "no label set '" + key + "'");
+  if (!j.contains("labels") || !j["labels"].contains(key))
+    throw Error(registry, "no label set '" + key + "'");
   const auto& entry = j["labels"][key];
   Labels labels;
   labels.names = read_lines(config_dir() + "/" + entry.at("names").get<std::string>());

@@ -1,5 +1,6 @@
 #include "lib/provenance.h"
 
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,7 +8,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <torch/version.h>
 
 #include "build_info.h"
 #include "lib/error.h"

@@ -1,12 +1,12 @@
 #include "lib/runtime.h"
 
-#include <malloc.h>
-
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <malloc.h>
+#include <torch/cuda.h>
+
 #include <opencv2/core.hpp>
 #include <thread>
-#include <torch/cuda.h>
 
 #include "lib/error.h"
 
@@ -39,7 +39,8 @@ c10::Device resolve_device(const std::string& spec) {
   }
   if (device.is_cuda()) {
     if (!torch::cuda::is_available())
-      throw Error("--device " + spec, "CUDA is not available in this build or on this machine (use --device cpu)");
+      throw Error("--device " + spec,
+                  "CUDA is not available in this build or on this machine (use --device cpu)");
     const int count = static_cast<int>(torch::cuda::device_count());
     if (!device.has_index()) device = c10::Device(c10::kCUDA, 0);
     if (device.index() >= count)
@@ -51,8 +52,6 @@ c10::Device resolve_device(const std::string& spec) {
   return device;
 }
 
-std::string describe_device(const c10::Device& device) {
-  return device.str();
-}
+std::string describe_device(const c10::Device& device) { return device.str(); }
 
 }  // namespace bagnet

@@ -24,7 +24,8 @@ int64_t BagNetConfig::total_stride() const {
 void BagNetConfig::validate() const {
   const size_t n = widths.size();
   if (n == 0 || blocks.size() != n || kernel3.size() != n || strides.size() != n)
-    throw std::invalid_argument("BagNet config: widths, blocks, kernel3 and strides need one entry per stage");
+    throw std::invalid_argument(
+        "BagNet config: widths, blocks, kernel3 and strides need one entry per stage");
   for (size_t s = 0; s < n; ++s) {
     if (widths[s] <= 0 || blocks[s] <= 0 || strides[s] <= 0 || kernel3[s] < 0 || kernel3[s] > blocks[s])
       throw std::invalid_argument("BagNet config: stage " + std::to_string(s + 1) + " is invalid");
@@ -36,10 +37,17 @@ void BagNetConfig::validate() const {
 BagNetConfig BagNetConfig::imagenet(int patch_size) {
   BagNetConfig c;
   switch (patch_size) {
-    case 9: c.kernel3 = {1, 1, 0, 0}; break;
-    case 17: c.kernel3 = {1, 1, 1, 0}; break;
-    case 33: c.kernel3 = {1, 1, 1, 1}; break;
-    default: throw std::invalid_argument("BagNet patch size must be 9, 17 or 33");
+    case 9:
+      c.kernel3 = {1, 1, 0, 0};
+      break;
+    case 17:
+      c.kernel3 = {1, 1, 1, 0};
+      break;
+    case 33:
+      c.kernel3 = {1, 1, 1, 1};
+      break;
+    default:
+      throw std::invalid_argument("BagNet patch size must be 9, 17 or 33");
   }
   return c;
 }

@@ -56,7 +56,8 @@ std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec) {
     }
     return std::make_shared<BagNetImpl>(c);
   }
-  if (spec.architecture == "resnet50") return std::make_shared<ResNet50Impl>(spec.num_classes, spec.in_channels);
+  if (spec.architecture == "resnet50")
+    return std::make_shared<ResNet50Impl>(spec.num_classes, spec.in_channels);
   throw Error(spec.name, "unknown architecture '" + spec.architecture + "' in the registry");
 }
 
@@ -84,11 +85,13 @@ void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::string msg = "checkpoint does not fit " + model + ":";
-    if (!missing.empty()) msg += " " + std::to_string(missing.size()) + " missing keys (" + join_limited(missing) + ");";
+    if (!missing.empty())
+      msg += " " + std::to_string(missing.size()) + " missing keys (" + join_limited(missing) + ");";
     if (!unexpected.empty())
       msg += " " + std::to_string(unexpected.size()) + " unexpected keys (" + join_limited(unexpected) + ");";
     if (!mismatched.empty())
-      msg += " " + std::to_string(mismatched.size()) + " shape mismatches (" + join_limited(mismatched) + ");";
+      msg +=
+          " " + std::to_string(mismatched.size()) + " shape mismatches (" + join_limited(mismatched) + ");";
     msg.pop_back();
     throw Error(path, msg);
   }

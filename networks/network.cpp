@@ -21,8 +21,8 @@ BottleneckImpl::BottleneckImpl(const BottleneckOptions& o) {
   if (o.stride != 1 || o.in_channels != out) {
     // Both references use BatchNorm's default momentum in the projection branch.
     downsample = register_module(
-        "downsample", torch::nn::Sequential(make_conv(o.in_channels, out, 1, o.stride, 0),
-                                            torch::nn::BatchNorm2d(out)));
+        "downsample",
+        torch::nn::Sequential(make_conv(o.in_channels, out, 1, o.stride, 0), torch::nn::BatchNorm2d(out)));
   }
 }
 

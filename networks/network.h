@@ -11,11 +11,11 @@ namespace bagnet {
 // middle convolution's kernel, stride and padding are options.
 struct BottleneckOptions {
   int64_t in_channels = 64;
-  int64_t width = 64;      // channels of the inner 1x1 / kxk convolutions
-  int64_t expansion = 4;   // output channels = width * expansion
-  int64_t kernel = 3;      // middle convolution (conv2)
-  int64_t stride = 1;      // sits on conv2, as in torchvision >= 0.2 and the BagNet code
-  int64_t padding = 1;     // ResNet: 1; BagNet: 0
+  int64_t width = 64;     // channels of the inner 1x1 / kxk convolutions
+  int64_t expansion = 4;  // output channels = width * expansion
+  int64_t kernel = 3;     // middle convolution (conv2)
+  int64_t stride = 1;     // sits on conv2, as in torchvision >= 0.2 and the BagNet code
+  int64_t padding = 1;    // ResNet: 1; BagNet: 0
   double bn_momentum = 0.1;
 };
 

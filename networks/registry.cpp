@@ -141,7 +141,8 @@ const ModelSpec& find_model(const std::string& name) {
 std::vector<std::string> weights_search_dirs() {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("BAGNET_WEIGHTS"); env && *env) dirs.emplace_back(env);
-  if (const char* home = std::getenv("HOME"); home && *home) dirs.push_back(std::string(home) + "/.cache/bagnet");
+  if (const char* home = std::getenv("HOME"); home && *home)
+    dirs.push_back(std::string(home) + "/.cache/bagnet");
   return dirs;
 }
 

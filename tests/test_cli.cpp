@@ -27,8 +27,8 @@ std::string read_file(const fs::path& p) {
 // Runs a tool from the build directory; stdout and stderr captured separately.
 Run run_tool(const std::string& args) {
   static int counter = 0;
-  const fs::path err = fs::temp_directory_path() / ("bagnet_cli_err_" + std::to_string(getpid()) + "_" +
-                                                    std::to_string(counter++));
+  const fs::path err = fs::temp_directory_path() /
+                       ("bagnet_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
   const std::string cmd = std::string(BAGNET_BIN_DIR) + "/" + args + " 2>" + err.string();
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -56,20 +56,19 @@ fs::path scratch_dir(const std::string& name) {
   return d;
 }
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary) << bytes;
-}
+void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
 }  // namespace
 
-TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the reference logits", "[cli][parity]") {
+TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the reference logits",
+          "[cli][parity]") {
   const auto ref = nlohmann::json::parse(read_file(fixture("pipeline_reference.json")));
   const std::string weights = fixture("bagnet33.pt");
   const std::string images = std::string(FIXTURE_DIR) + "/images";
   for (const std::string mode : {"resize", "no_resize"}) {
     // Batch 3 with 4 images of different sizes: exercises partial and size-split batches.
-    const auto r = run_tool("bagnet-classify -q --model bagnet33 --weights " + weights + " --format json -b 3 " +
-                            (mode == "no_resize" ? "--no-resize " : "") + images);
+    const auto r = run_tool("bagnet-classify -q --model bagnet33 --weights " + weights +
+                            " --format json -b 3 " + (mode == "no_resize" ? "--no-resize " : "") + images);
     INFO(r.err);
     REQUIRE(r.status == 0);
     const auto doc = nlohmann::json::parse(r.out);
@@ -81,15 +80,15 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
       REQUIRE(res["top"].size() == 5);
       for (size_t k = 0; k < 5; ++k) {
         CHECK(res["top"][k]["index"] == expect["index"][k]);
-        CHECK(res["top"][k]["logit"].get<double>() ==
-              Approx(expect["logit"][k].get<double>()).margin(2e-4));
+        CHECK(res["top"][k]["logit"].get<double>() == Approx(expect["logit"][k].get<double>()).margin(2e-4));
         CHECK(res["top"][k]["probability"].get<double>() ==
               Approx(expect["probability"][k].get<double>()).margin(1e-5));
       }
     }
     // Provenance: enough to reproduce the run.
     const auto& prov = doc["provenance"];
-    for (const char* key : {"version", "git_commit", "libtorch", "device", "threads", "command_line", "time_utc"})
+    for (const char* key :
+         {"version", "git_commit", "libtorch", "device", "threads", "command_line", "time_utc"})
       CHECK(prov.contains(key));
     CHECK(doc["model"]["weights"]["sha256"].get<std::string>().size() == 64);
     CHECK(doc["model"]["preprocessing"]["no_resize"] == (mode == "no_resize"));
@@ -153,7 +152,9 @@ TEST_CASE("bagnet-classify without weights says where to get them", "[cli][error
   // Runs with HOME and BAGNET_WEIGHTS as the caller has them; the official file is not here.
   INFO(r.err);
   if (r.status == 0) {
-    WARN("bagnet33 weights are installed on this machine; the missing-weights message is covered in test_networks");
+    WARN(
+        "bagnet33 weights are installed on this machine; the missing-weights message is covered in "
+        "test_networks");
     return;
   }
   CHECK(r.err.find("bagnet32-2ddd53ed.pth.tar") != std::string::npos);

@@ -13,7 +13,8 @@ namespace bagnet::test {
 inline std::string fixture(const std::string& name) {
   const std::string path = std::string(FIXTURE_DIR) + "/" + name;
   if (!std::filesystem::exists(path))
-    FAIL("fixture " << path << " is missing: ctest runs make_fixtures first (needs /usr/bin/python3 with torch)");
+    FAIL("fixture " << path
+                    << " is missing: ctest runs make_fixtures first (needs /usr/bin/python3 with torch)");
   return path;
 }
 

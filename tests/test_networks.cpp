@@ -1,13 +1,12 @@
 // Networks against independent references: torchvision's ResNet-50 and a functional Python
 // BagNet written from the paper's facts (tests/python/bagnet_reference.py), on random weights
 // made at test time by tests/python/make_fixtures.py.
-#include "test_helpers.h"
-
 #include <filesystem>
 
 #include "lib/error.h"
 #include "networks/bagnet.h"
 #include "networks/model.h"
+#include "test_helpers.h"
 
 using namespace bagnet;
 using bagnet::test::fixture;
@@ -16,7 +15,10 @@ using bagnet::test::relative_max_diff;
 
 namespace {
 
-constexpr double kParityTolerance = 2e-5;  // of the largest |logit|; measured ~1e-6
+// Of the largest |logit|. These random networks amplify float32 rounding: PyTorch itself
+// differs from its own result by 2.6e-5 between 1 and 2 threads, and from float64 by as much.
+// A wrong crop, stride or key gives differences of order 1.
+constexpr double kParityTolerance = 1e-4;
 
 LoadedModel load_fixture_model(const std::string& model, const std::string& file) {
   return load_model(find_model(model), fixture(file), c10::Device(c10::kCPU));
@@ -80,7 +82,8 @@ TEST_CASE("ResNet-50 logits equal torchvision's", "[networks][parity]") {
   auto m = load_fixture_model("resnet50", "resnet50.pt");
   const StateDict io = load_state_dict(fixture("resnet50_io.pt"));
   for (const std::string tag : {"224", "ns"}) {
-    const double d = relative_max_diff(m.net->forward(io_tensor(io, "x_" + tag)), io_tensor(io, "logits_" + tag));
+    const double d =
+        relative_max_diff(m.net->forward(io_tensor(io, "x_" + tag)), io_tensor(io, "logits_" + tag));
     INFO("input " << tag << ": rel diff " << d);
     CHECK(d < kParityTolerance);
   }
@@ -89,20 +92,22 @@ TEST_CASE("ResNet-50 logits equal torchvision's", "[networks][parity]") {
   require_same_weights(*m.net, *sin.net);
 }
 
-TEST_CASE("BagNet logit map is local: entry (i,j) is the q x q patch at (8i, 8j) alone", "[networks][locality]") {
+TEST_CASE("BagNet logit map is local: entry (i,j) is the q x q patch at (8i, 8j) alone",
+          "[networks][locality]") {
   torch::NoGradGuard ng;
   for (int q : {9, 17, 33}) {
     const std::string name = "bagnet" + std::to_string(q);
     DYNAMIC_SECTION(name) {
       auto m = load_fixture_model(name, name + ".pt");
       const auto x = io_tensor(load_state_dict(fixture(name + "_io.pt")), "x_ns");  // 45 x 61, non-square
-      const auto map = m.net->logit_map(x);                                       // [N, 1000, h, w]
+      const auto map = m.net->logit_map(x);                                         // [N, 1000, h, w]
       const int64_t h = map.size(2), w = map.size(3);
       REQUIRE(h == (45 - q) / 8 + 1);
       REQUIRE(w == (61 - q) / 8 + 1);
       std::vector<at::Tensor> crops;
       for (int64_t i = 0; i < h; ++i)
-        for (int64_t j = 0; j < w; ++j) crops.push_back(x.slice(2, 8 * i, 8 * i + q).slice(3, 8 * j, 8 * j + q));
+        for (int64_t j = 0; j < w; ++j)
+          crops.push_back(x.slice(2, 8 * i, 8 * i + q).slice(3, 8 * j, 8 * j + q));
       // [h*w, N, 3, q, q] -> one batch
       const auto patches = torch::stack(crops).flatten(0, 1);
       const auto patch_logits = m.net->forward(patches).view({h, w, x.size(0), -1}).permute({2, 3, 0, 1});
