@@ -1,8 +1,6 @@
 // bagnet-bench: times forward passes of a registered network (benchmark, not a test).
 // Prints one JSON object per configuration on stdout; scripts/bench_forward.py compares the
 // figures with PyTorch on the same weights.
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -19,7 +17,7 @@ int main(int argc, char** argv) {
   std::string model = "bagnet33", weights, device = "cpu", mode = "pooled";
   std::vector<int> batches{1, 8};
   int size = 224, iters = 10, warmup = 2, threads = 0;
-  bool channels_last = false, default_malloc = false;
+  bool contiguous = false, default_malloc = false;
   app.add_option("-m,--model", model)->capture_default_str();
   app.add_option("-w,--weights", weights, "Weights file (default: random initialisation)");
   app.add_option("-b,--batch", batches, "Batch sizes")->capture_default_str();
@@ -29,17 +27,12 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "0 = all cores")->capture_default_str();
   app.add_option("-d,--device", device)->capture_default_str();
   app.add_option("--mode", mode, "pooled logits or the logit map")->check(CLI::IsMember({"pooled", "map"}));
-  app.add_flag("--channels-last", channels_last, "NHWC memory format for input and weights");
+  app.add_flag("--contiguous", contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
   app.add_flag("--default-malloc", default_malloc,
                "Keep glibc's default mmap threshold (to measure its cost)");
   CLI11_PARSE(app, argc, argv);
 
-  bagnet::init_runtime(threads);
-  if (default_malloc) {
-    // Back to glibc's defaults (dynamic threshold starting at 128 KiB).
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-  }
+  bagnet::init_runtime(threads, /*tune_malloc=*/!default_malloc);
   try {
     const auto& spec = bagnet::find_model(model);
     const auto dev = bagnet::resolve_device(device);
@@ -51,14 +44,10 @@ int main(int argc, char** argv) {
     } else {
       net = bagnet::load_model(spec, weights, dev).net;
     }
-    const auto fmt = channels_last ? c10::MemoryFormat::ChannelsLast : c10::MemoryFormat::Contiguous;
-    if (channels_last) {
-      for (auto& p : net->parameters())
-        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
-    }
+    net->set_channels_last(!contiguous);
     torch::NoGradGuard ng;
     for (int b : batches) {
-      auto x = torch::randn({b, spec.in_channels, size, size}).to(dev).contiguous(fmt);
+      auto x = torch::randn({b, spec.in_channels, size, size}).to(dev);
       std::vector<double> ms;
       for (int i = 0; i < warmup + iters; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -77,7 +66,7 @@ int main(int argc, char** argv) {
                             {"images_per_s", b * 1000.0 / ms[ms.size() / 2]},
                             {"threads", bagnet::runtime_threads()},
                             {"device", dev.str()},
-                            {"channels_last", channels_last},
+                            {"channels_last", !contiguous},
                             {"default_malloc", default_malloc}};
       std::cout << row.dump() << std::endl;
     }

@@ -12,10 +12,12 @@
 
 namespace bagnet {
 
-void init_runtime(int threads) {
-  // 1 GiB: larger than any activation we allocate, so nothing is handed back mid-run.
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+void init_runtime(int threads, bool tune_malloc) {
+  if (tune_malloc) {
+    // 1 GiB: larger than any activation we allocate, so nothing is handed back mid-run.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   // Image decoding runs in our own worker threads; OpenCV's pool would oversubscribe the cores.

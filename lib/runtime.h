@@ -12,7 +12,7 @@ namespace bagnet {
 //   3.4x slower at batch 1, 8x at batch 8). Raising M_MMAP_THRESHOLD / M_TRIM_THRESHOLD keeps
 //   them in the heap.
 // - LibTorch runs on one thread unless told: threads <= 0 means all cores.
-void init_runtime(int threads);
+void init_runtime(int threads, bool tune_malloc = true);
 
 // The number of intra-op threads in use.
 int runtime_threads();

@@ -128,6 +128,7 @@ LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c
   m.net = build_network(spec);
   load_weights(*m.net, sd, m.weights_path, spec.name);
   m.net->to(device);
+  m.net->set_channels_last(true);
   m.net->eval();
   return m;
 }

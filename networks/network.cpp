@@ -41,8 +41,20 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   return out.relu_();
 }
 
+void NetworkImpl::set_channels_last(bool on) {
+  channels_last_ = on;
+  const auto fmt = on ? c10::MemoryFormat::ChannelsLast : c10::MemoryFormat::Contiguous;
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(fmt));
+}
+
+torch::Tensor NetworkImpl::prepare_input(const torch::Tensor& x) const {
+  return channels_last_ && x.dim() == 4 ? x.contiguous(c10::MemoryFormat::ChannelsLast) : x;
+}
+
 torch::Tensor NetworkImpl::forward(const torch::Tensor& x) {
-  auto f = features(x);
+  auto f = features(prepare_input(x));
   // Same op as torchvision's AdaptiveAvgPool2d(1); the BagNet reference's AvgPool2d over the
   // whole (square) map averages the same numbers.
   auto pooled = torch::adaptive_avg_pool2d(f, {1, 1}).flatten(1);
@@ -50,7 +62,7 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor NetworkImpl::logit_map(const torch::Tensor& x) {
-  auto f = features(x);
+  auto f = features(prepare_input(x));
   return fc(f.permute({0, 2, 3, 1})).permute({0, 3, 1, 2}).contiguous();
 }
 

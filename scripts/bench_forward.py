@@ -85,8 +85,8 @@ def main():
     args = ap.parse_args()
     bench = os.path.join(args.build, "bagnet-bench")
     print("forward pass, 224x224, %d threads, median of %d (ms per batch)" % (args.threads, args.iters))
-    header = ("model", "batch", "torch", "torch+malloc", "C++", "C++ ch-last", "C++ dflt malloc", "torch/C++")
-    print("%-9s %5s %9s %13s %9s %12s %15s %9s" % header)
+    header = ("model", "batch", "torch", "torch+malloc", "C++", "C++ NCHW", "C++ dflt malloc", "torch/C++")
+    print("%-9s %5s %9s %13s %9s %9s %15s %9s" % header)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         weights = make_weights(d)
@@ -94,12 +94,12 @@ def main():
             py = run_python(m, weights[m], args.threads, args.iters, args.warmup, False)
             py_t = run_python(m, weights[m], args.threads, args.iters, args.warmup, True)
             cpp = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup)
-            cpp_cl = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup, ["--channels-last"])
+            cpp_cl = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup, ["--contiguous"])
             cpp_dm = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup, ["--default-malloc"])
             for b in (1, 8):
                 row = (m, b, py[b], py_t[b], cpp[b], cpp_cl[b], cpp_dm[b], py[b] / cpp[b])
                 rows.append(row)
-                print("%-9s %5d %9.1f %13.1f %9.1f %12.1f %15.1f %8.2fx" % row, flush=True)
+                print("%-9s %5d %9.1f %13.1f %9.1f %9.1f %15.1f %8.2fx" % row, flush=True)
     print(json.dumps({"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
 
 
