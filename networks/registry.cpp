@@ -63,6 +63,7 @@ std::vector<ModelSpec> load_registry() {
       s.sha256_prefix = row.value("sha256", "");
       s.url = row.value("url", "");
       s.paper = row.value("paper", "");
+      s.embedded = row.value("embedded", false);
       s.raw = row;
       specs.push_back(std::move(s));
     }
@@ -171,6 +172,11 @@ std::string missing_weights_message(const ModelSpec& spec) {
   if (!spec.url.empty()) msg += "; download it from " + spec.url;
   msg += " and put it in " + (dirs.empty() ? std::string("$BAGNET_WEIGHTS") : dirs) +
          " (or pass --weights FILE)";
+  for (const auto& s : model_registry())
+    if (s.embedded) {
+      msg += "; to try the toolkit without a download, the embedded model needs none: --model " + s.name;
+      break;
+    }
   return msg;
 }
 

@@ -22,6 +22,7 @@ struct ModelSpec {
   std::string sha256_prefix;
   std::string url;
   std::string paper;
+  bool embedded = false;  // weights ship with the toolkit (configs/weights/)
   nlohmann::json raw;  // the whole row, for architecture options and provenance
 };
 

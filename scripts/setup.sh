@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev      # JSON output
   catch2                  # tests (v2 API)
   libstb-dev              # PNG writing for figures
+  zlib1g-dev              # gzipped MNIST/Fashion-MNIST idx files
   libcairo2-dev           # vector figures (SVG/PDF)
   python3-torch python3-torchvision python3-numpy  # test fixtures, parity references (/usr/bin/python3)
   dataset-fashion-mnist   # the embedded default model's data
