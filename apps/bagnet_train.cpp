@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.add_option("--kernel3", c.kernel3, "3x3 blocks at the start of each stage")->capture_default_str();
   app.add_option("--strides", c.strides, "Per-stage strides")->capture_default_str();
   app.add_option("--expansion", c.expansion)->capture_default_str();
+  app.add_option("--stem-bn-momentum", c.stem_bn_momentum, "Momentum of the stem's BatchNorm (reference BagNets: 0.001)")
+      ->capture_default_str();
   app.add_option("--init", c.init, "Start from this checkpoint (fine-tuning)");
   app.add_flag("--new-head", c.new_head, "Re-initialise the classifier (another class count)");
   app.add_option("--image-size", c.image_size, "Class folders: resize + centre crop to this size");

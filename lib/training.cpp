@@ -183,6 +183,7 @@ std::shared_ptr<NetworkImpl> make_network(const TrainConfig& c, int64_t in_chann
     b.kernel3 = c.kernel3;
     b.strides = c.strides;
     b.expansion = c.expansion;
+    b.stem_bn_momentum = c.stem_bn_momentum;
     b.num_classes = num_classes;
     try {
       b.validate();
@@ -321,6 +322,7 @@ nlohmann::json train_config_json(const TrainConfig& c) {
           {"kernel3", c.kernel3},
           {"strides", c.strides},
           {"expansion", c.expansion},
+          {"stem_bn_momentum", c.stem_bn_momentum},
           {"init", c.init},
           {"new_head", c.new_head},
           {"data", c.data},

@@ -17,6 +17,7 @@ struct TrainConfig {
   std::vector<int64_t> kernel3{1, 1, 1, 1};
   std::vector<int64_t> strides{2, 2, 2, 1};
   int64_t expansion = 4;
+  double stem_bn_momentum = 0.1;  // the reference BagNets' 0.001 settles too slowly for short runs
   std::string init;       // checkpoint to start from (fine-tuning)
   bool new_head = false;  // re-initialise fc (e.g. for another class count)
 

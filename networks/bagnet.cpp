@@ -56,9 +56,8 @@ BagNetImpl::BagNetImpl(const BagNetConfig& config) : config_(config) {
   config_.validate();
   conv1 = register_module("conv1", make_conv(config_.in_channels, config_.stem_width, 1, 1, 0));
   conv2 = register_module("conv2", make_conv(config_.stem_width, config_.stem_width, 3, 1, 0));
-  // momentum 0.001 as in the reference (PyTorch convention: weight of the new batch).
-  bn1 = register_module(
-      "bn1", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(config_.stem_width).momentum(0.001)));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(
+                                  torch::nn::BatchNorm2dOptions(config_.stem_width).momentum(config_.stem_bn_momentum)));
   int64_t in = config_.stem_width;
   for (size_t s = 0; s < config_.widths.size(); ++s) {
     torch::nn::Sequential stage;

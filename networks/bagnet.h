@@ -19,6 +19,9 @@ struct BagNetConfig {
   std::vector<int64_t> strides{2, 2, 2, 1};
   int64_t expansion = 4;
   int64_t num_classes = 1000;
+  // The reference uses 0.001 for the stem's BatchNorm (PyTorch convention: weight of the new
+  // batch); training small BagNets from scratch for few steps wants the usual 0.1.
+  double stem_bn_momentum = 0.001;
 
   // Patch size q: stem 3x3 plus 2 * (current stride) for every 3x3 convolution.
   int64_t receptive_field() const;
