@@ -1,1 +1,180 @@
-// placeholder
+#include "heatmaps/render.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "lib/error.h"
+
+namespace bagnet::heatmaps {
+namespace {
+
+using Rgb = std::array<double, 3>;
+
+// matplotlib's LinearSegmentedColormap.from_list(name, colors, N=256): control points at
+// linspace(0, 1, len(colors)), linear interpolation at x_i = i / 255, then uint8 = trunc(255 v).
+Colormap from_list(const std::string& name, const std::vector<Rgb>& colors) {
+  Colormap cm;
+  cm.name = name;
+  const int n = static_cast<int>(colors.size());
+  for (int i = 0; i < 256; ++i) {
+    const double x = i / 255.0;
+    const double pos = x * (n - 1);
+    const int k = std::min(n - 2, static_cast<int>(std::floor(pos)));
+    const double t = pos - k;
+    for (int c = 0; c < 3; ++c) {
+      const double v = colors[k][c] + t * (colors[k + 1][c] - colors[k][c]);
+      cm.lut[i][c] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 1.0) * 255.0);
+    }
+  }
+  return cm;
+}
+
+Colormap reversed(const Colormap& cm, const std::string& name) {
+  Colormap r = cm;
+  r.name = name;
+  std::reverse(r.lut.begin(), r.lut.end());
+  return r;
+}
+
+Rgb hex(unsigned v) { return {((v >> 16) & 255) / 255.0, ((v >> 8) & 255) / 255.0, (v & 255) / 255.0}; }
+
+const std::map<std::string, Colormap>& colormaps() {
+  static const std::map<std::string, Colormap> maps = [] {
+    std::map<std::string, Colormap> m;
+    // ColorBrewer's 11-class RdBu (Brewer, colorbrewer2.org), the control points of
+    // matplotlib's RdBu (_cm.py: _RdBu_data).
+    const auto rdbu = from_list(
+        "RdBu", {hex(0x67001f), hex(0xb2182b), hex(0xd6604d), hex(0xf4a582), hex(0xfddbc7), hex(0xf7f7f7),
+                 hex(0xd1e5f0), hex(0x92c5de), hex(0x4393c3), hex(0x2166ac), hex(0x053061)});
+    m.emplace("RdBu", rdbu);
+    m.emplace("RdBu_r", reversed(rdbu, "RdBu_r"));
+    m.emplace("bwr", from_list("bwr", {{0, 0, 1}, {1, 1, 1}, {1, 0, 0}}));
+    m.emplace("seismic", from_list("seismic", {{0, 0, 0.3}, {0, 0, 1}, {1, 1, 1}, {1, 0, 0}, {0.5, 0, 0}}));
+    return m;
+  }();
+  return maps;
+}
+
+cv::Mat to_mat(const Image& img) {
+  return cv::Mat(img.height, img.width, CV_8UC3, const_cast<std::uint8_t*>(img.rgb.data()));
+}
+
+Image from_mat(const cv::Mat& m) {
+  Image img;
+  img.width = m.cols;
+  img.height = m.rows;
+  const cv::Mat c = m.isContinuous() ? m : m.clone();
+  img.rgb.assign(c.data, c.data + static_cast<size_t>(c.rows) * c.cols * 3);
+  return img;
+}
+
+std::string label(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.3g", v);
+  return v == 0 ? "0" : buf;
+}
+
+}  // namespace
+
+const std::array<std::uint8_t, 3>& Colormap::color(float value, double clip) const {
+  if (std::isnan(value)) return lut[128];
+  const double x = (value + clip) / (2 * clip);
+  const double idx = std::floor(x * 256.0);
+  return lut[static_cast<int>(std::clamp(idx, 0.0, 255.0))];
+}
+
+const Colormap& colormap(const std::string& name) {
+  const auto& maps = colormaps();
+  auto it = maps.find(name);
+  if (it == maps.end()) {
+    std::string known;
+    for (const auto& n : colormap_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error("--colormap " + name, "unknown colormap (known: " + known + ")");
+  }
+  return it->second;
+}
+
+std::vector<std::string> colormap_names() {
+  std::vector<std::string> names;
+  for (const auto& [n, _] : colormaps()) names.push_back(n);
+  return names;
+}
+
+double abs_percentile(const float* values, std::size_t n, double percentile) {
+  if (n == 0) return 0;
+  std::vector<double> a(values, values + n);
+  for (auto& v : a) v = std::fabs(v);
+  std::sort(a.begin(), a.end());
+  // numpy's default method ('linear'): position p/100 * (n-1) between order statistics.
+  const double pos = std::clamp(percentile, 0.0, 100.0) / 100.0 * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, n - 1);
+  return a[lo] + (pos - static_cast<double>(lo)) * (a[hi] - a[lo]);
+}
+
+Image render_figure(const Image* image, const Image& edges_source, const std::vector<const float*>& maps,
+                    int rows, int cols, int stride, double clip, const RenderOptions& o) {
+  const Colormap& cm = colormap(o.colormap);
+  const int h = edges_source.height, w = edges_source.width, gap = 4;
+  if (clip <= 0 || !std::isfinite(clip)) clip = 1;  // an all-zero map: any limit shows it white
+  cv::Mat edges;
+  if (o.edges) {
+    cv::Mat gray;
+    cv::cvtColor(to_mat(edges_source), gray, cv::COLOR_RGB2GRAY);
+    cv::Canny(gray, edges, 50, 150);
+  }
+  // Colour bar: 12 px of colours and room for "+1.23" labels; only when tall enough to read.
+  const bool bar = o.colorbar && h >= 48;
+  const int bar_w = bar ? gap + 12 + 52 : 0;
+  const int panels = static_cast<int>(maps.size()) + (image ? 1 : 0);
+  cv::Mat fig(h, panels * w + (panels - 1) * gap + bar_w, CV_8UC3, cv::Scalar(255, 255, 255));
+  int x0 = 0;
+  if (image) {
+    to_mat(*image).copyTo(fig(cv::Rect(0, 0, w, h)));
+    x0 += w + gap;
+  }
+  // Pixel y shows map row round(y / stride): the patch centred nearest to it.
+  std::vector<int> row_of(h), col_of(w);
+  for (int y = 0; y < h; ++y) row_of[y] = std::min(rows - 1, (2 * y + stride) / (2 * stride));
+  for (int x = 0; x < w; ++x) col_of[x] = std::min(cols - 1, (2 * x + stride) / (2 * stride));
+  for (const float* map : maps) {
+    for (int y = 0; y < h; ++y) {
+      auto* px = fig.ptr<cv::Vec3b>(y) + x0;
+      for (int x = 0; x < w; ++x) {
+        const auto& c = cm.color(map[static_cast<size_t>(row_of[y]) * cols + col_of[x]], clip);
+        px[x] = o.edges && edges.at<std::uint8_t>(y, x) ? cv::Vec3b(40, 40, 40) : cv::Vec3b(c[0], c[1], c[2]);
+      }
+    }
+    x0 += w + gap;
+  }
+  if (bar) {
+    const int bx = x0, top = 6, bottom = h - 6;
+    for (int y = top; y < bottom; ++y) {
+      // Top = +clip, bottom = -clip.
+      const double v = clip * (1.0 - 2.0 * (y - top) / std::max(1, bottom - top - 1));
+      const auto& c = cm.color(static_cast<float>(v), clip);
+      fig(cv::Rect(bx, y, 12, 1)).setTo(cv::Scalar(c[0], c[1], c[2]));
+    }
+    const cv::Scalar ink(0, 0, 0);
+    const double scale = 0.35;
+    cv::putText(fig, label(clip), {bx + 15, top + 8}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
+    cv::putText(fig, "0", {bx + 15, (top + bottom) / 2 + 4}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1,
+                cv::LINE_AA);
+    cv::putText(fig, label(-clip), {bx + 15, bottom}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
+  }
+  return from_mat(fig);
+}
+
+std::string encode_png(const Image& image) {
+  cv::Mat bgr;
+  cv::cvtColor(to_mat(image), bgr, cv::COLOR_RGB2BGR);
+  std::vector<std::uint8_t> buf;
+  if (!cv::imencode(".png", bgr, buf)) throw Error("png", "OpenCV could not encode the image");
+  return std::string(buf.begin(), buf.end());
+}
+
+}  // namespace bagnet::heatmaps

@@ -1,0 +1,193 @@
+#include "heatmaps/heatmap.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+
+#include "heatmaps/dense.h"
+#include "heatmaps/patches.h"
+#include "lib/error.h"
+#include "lib/runtime.h"
+#include "networks/bagnet.h"
+#include "networks/model.h"
+
+namespace bagnet::heatmaps {
+
+struct HeatmapModel::Impl {
+  LoadedModel model;
+  BagNetImpl* net = nullptr;
+  const Labels* labels = nullptr;
+
+  torch::Tensor input(const std::vector<float>& chw, int h, int w) const {
+    const int64_t c = model.spec.in_channels;
+    if (chw.size() != static_cast<size_t>(c) * h * w)
+      throw Error(model.spec.name, "image has the wrong number of channels for this model");
+    return torch::from_blob(const_cast<float*>(chw.data()), {1, c, h, w}, torch::kFloat32).to(model.device);
+  }
+};
+
+HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
+  const ModelSpec& spec = find_model(request.model);
+  if (spec.architecture != "bagnet")
+    throw Error(spec.name,
+                "class-evidence maps need a BagNet (patch logits); this is a " + spec.architecture);
+  impl_->model = load_model(spec, request.weights, resolve_device(request.device));
+  impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
+  impl_->labels = &load_labels(spec.labels);
+  if (impl_->labels->size() != static_cast<size_t>(spec.num_classes))
+    throw Error(spec.name, "label set '" + spec.labels + "' has " + std::to_string(impl_->labels->size()) +
+                               " names for " + std::to_string(spec.num_classes) + " classes");
+}
+
+HeatmapModel::~HeatmapModel() = default;
+
+const Labels& HeatmapModel::labels() const { return *impl_->labels; }
+int HeatmapModel::patch_size() const { return static_cast<int>(impl_->net->config().receptive_field()); }
+int HeatmapModel::num_classes() const { return impl_->model.spec.num_classes; }
+int HeatmapModel::in_channels() const { return impl_->model.spec.in_channels; }
+std::string HeatmapModel::device() const { return describe_device(impl_->model.device); }
+
+Preprocessing HeatmapModel::preprocessing(bool no_resize) const {
+  Preprocessing p = impl_->model.spec.preprocessing;
+  if (no_resize) p.resize = p.crop = 0;
+  return p;
+}
+
+nlohmann::json HeatmapModel::model_json(bool no_resize) const {
+  const auto& m = impl_->model;
+  const Preprocessing p = preprocessing(no_resize);
+  return {
+      {"name", m.spec.name},
+      {"architecture", m.spec.architecture},
+      {"patch_size", patch_size()},
+      {"num_classes", m.spec.num_classes},
+      {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
+      {"preprocessing",
+       {{"resize_shorter", p.resize},
+        {"center_crop", p.crop},
+        {"interpolation", p.interpolation},
+        {"mean", p.mean},
+        {"std", p.std},
+        {"no_resize", no_resize}}},
+  };
+}
+
+void HeatmapModel::check(const MapOptions& o) const {
+  check_stride(*impl_->net, o.stride);
+  if (o.method != "dense" && o.method != "patches")
+    throw Error("--method " + o.method, "must be dense or patches");
+}
+
+std::vector<float> HeatmapModel::classify(const std::vector<float>& chw, int h, int w) {
+  torch::NoGradGuard no_grad;
+  const int q = patch_size();
+  if (h < q || w < q)
+    throw Error(std::to_string(h) + "x" + std::to_string(w), "image smaller than the " + std::to_string(q) +
+                                                                 "x" + std::to_string(q) +
+                                                                 " patch: the network cannot classify it");
+  auto logits = impl_->model.net->forward(impl_->input(chw, h, w)).to(torch::kCPU).contiguous();
+  return std::vector<float>(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+}
+
+ClassMaps HeatmapModel::maps(const std::vector<float>& chw, int h, int w, const std::vector<int>& classes,
+                             const MapOptions& o) {
+  check(o);
+  torch::NoGradGuard no_grad;
+  const auto x = impl_->input(chw, h, w);
+  torch::Tensor idx;
+  if (!classes.empty())
+    idx = torch::tensor(std::vector<int64_t>(classes.begin(), classes.end()), torch::kLong);
+  torch::Tensor m;
+  if (o.method == "patches") {
+    m = patch_logit_maps(*impl_->net, x, o.stride, idx, o.patch_batch);
+  } else {
+    DenseOptions d;
+    d.stride = o.stride;
+    d.tile = o.tile;
+    m = dense_logit_maps(*impl_->net, x, d, idx);
+  }
+  m = m[0].to(torch::kCPU).contiguous();
+  ClassMaps out;
+  out.rows = static_cast<int>(m.size(1));
+  out.cols = static_cast<int>(m.size(2));
+  if (classes.empty()) {
+    for (int c = 0; c < num_classes(); ++c) out.classes.push_back(c);
+  } else {
+    out.classes = classes;
+  }
+  out.data.assign(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
+  return out;
+}
+
+nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int tile) {
+  torch::NoGradGuard no_grad;
+  auto& net = *impl_->net;
+  const auto dev = impl_->model.device;
+  torch::manual_seed(0);
+  const auto x = torch::randn({1, in_channels(), size, size}).to(dev);
+  auto time_ms = [&](const std::function<torch::Tensor()>& f) {
+    std::vector<double> ms;
+    for (int i = 0; i < 1 + iters; ++i) {  // one warm-up
+      const auto t0 = std::chrono::steady_clock::now();
+      auto y = f();
+      if (dev.is_cuda()) y = y.cpu();
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  };
+  const auto one = torch::tensor({0}, torch::kLong);
+  DenseOptions d8, d1;
+  d8.stride = 8;
+  d8.tile = tile;
+  d1.stride = 1;
+  d1.tile = tile;
+  const double classify_ms = time_ms([&] { return net.forward(x); });
+  const double map8_ms = time_ms([&] { return dense_logit_maps(net, x, d8, one); });
+  const double map8_all_ms = time_ms([&] { return dense_logit_maps(net, x, d8); });
+  const double dense1_ms = time_ms([&] { return dense_logit_maps(net, x, d1, one); });
+  // The per-patch method costs the same per patch everywhere: time `rows` rows of positions.
+  const int rows = std::clamp(patch_rows, 1, size);
+  const auto strip = x.slice(2, 0, rows);
+  const double patches_strip_ms = time_ms([&] { return patch_logit_maps(net, strip, 1, one, 256); });
+  const double patches1_ms = patches_strip_ms * size / rows;
+  const int64_t q = net.config().receptive_field();
+  const double macs_classify = forward_macs(net, 1, size, size);
+  const double macs_dense1 = dense_macs(net, 1, size, size, d1, 1);
+  const double macs_map8 = dense_macs(net, 1, size, size, d8, 1);
+  const double macs_patches1 = static_cast<double>(size) * size * forward_macs(net, 1, q, q);
+  // The practical ceiling: a large float32 matrix product on the same device and threads.
+  const int64_t n = 2048;
+  const auto a = torch::randn({n, n}).to(dev), b = torch::randn({n, n}).to(dev);
+  const double mm_ms = time_ms([&] { return torch::mm(a, b); });
+  auto gmacs = [](double macs, double ms) { return macs / ms / 1e6; };
+  return {
+      {"model", impl_->model.spec.name},
+      {"size", size},
+      {"device", device()},
+      {"threads", runtime_threads()},
+      {"iters", iters},
+      {"classify_ms", classify_ms},
+      {"map8_ms", map8_ms},
+      {"map8_all_classes_ms", map8_all_ms},
+      {"dense1_ms", dense1_ms},
+      {"patches1_ms", patches1_ms},
+      {"patches1_extrapolated_from_rows", rows},
+      {"macs",
+       {{"classify", macs_classify},
+        {"map8", macs_map8},
+        {"dense1", macs_dense1},
+        {"patches1", macs_patches1}}},
+      {"gmac_per_s",
+       {{"classify", gmacs(macs_classify, classify_ms)},
+        {"map8", gmacs(macs_map8, map8_ms)},
+        {"dense1", gmacs(macs_dense1, dense1_ms)},
+        {"patches1", gmacs(macs_patches1, patches1_ms)},
+        {"matmul_2048", gmacs(static_cast<double>(n) * n * n, mm_ms)}}},
+  };
+}
+
+}  // namespace bagnet::heatmaps

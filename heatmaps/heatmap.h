@@ -1,0 +1,62 @@
+#pragma once
+// Class-evidence maps of image files by a registered BagNet: the core of bagnet-heatmap and
+// bagnet-patches. Torch-free interface (pimpl), so the tools compile quickly.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lib/classify.h"
+#include "lib/image.h"
+#include "lib/labels.h"
+
+namespace bagnet::heatmaps {
+
+struct MapOptions {
+  int stride = 1;                // 8, 4, 2 or 1 (published BagNets)
+  std::string method = "dense";  // "dense" or "patches" (the per-patch reference)
+  int tile = 256;                // dense: tile side in map positions; 0 = whole image
+  int patch_batch = 256;         // patches: patches per forward pass
+};
+
+struct ClassMaps {
+  int rows = 0, cols = 0;    // ceil(H / stride) x ceil(W / stride)
+  std::vector<int> classes;  // order of the first axis
+  std::vector<float> data;   // K x rows x cols, C order, raw logits
+};
+
+class HeatmapModel {
+ public:
+  // Loads the model; throws bagnet::Error (not a BagNet, missing weights, bad checkpoint, device).
+  explicit HeatmapModel(const ModelRequest& request);
+  ~HeatmapModel();
+
+  const Labels& labels() const;
+  int patch_size() const;
+  int num_classes() const;
+  int in_channels() const;
+  std::string device() const;
+  Preprocessing preprocessing(bool no_resize) const;
+  // Model, weights (path, sha256, format), preprocessing, for provenance.
+  nlohmann::json model_json(bool no_resize) const;
+  // Throws bagnet::Error for a stride or method the network cannot give.
+  void check(const MapOptions& options) const;
+
+  // Pooled logits (all classes) of a normalised CHW image, as bagnet-classify computes them.
+  std::vector<float> classify(const std::vector<float>& chw, int height, int width);
+  // Maps for `classes` (empty = all) of a normalised CHW image.
+  ClassMaps maps(const std::vector<float>& chw, int height, int width, const std::vector<int>& classes,
+                 const MapOptions& options);
+
+  // Timings on a random size x size image (benchmark, not a test): classification, the
+  // stride-8 map, stride-1 maps by both methods (the per-patch method timed on `patch_rows`
+  // rows of positions and extrapolated when patch_rows < size), multiply-accumulates, and a
+  // large matrix product for the machine's practical ceiling. One JSON object.
+  nlohmann::json benchmark(int size, int iters, int patch_rows, int tile);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bagnet::heatmaps
