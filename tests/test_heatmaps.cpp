@@ -1,7 +1,17 @@
 // Class-evidence maps: the dense method against the per-patch reference (the definition), on
 // random-weight BagNet-9/17/33 made at test time by tests/python/make_fixtures.py.
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "datasets/loader.h"
 #include "heatmaps/dense.h"
+#include "heatmaps/npy.h"
 #include "heatmaps/patches.h"
+#include "heatmaps/render.h"
 #include "lib/error.h"
 #include "lib/runtime.h"
 #include "networks/model.h"
@@ -11,6 +21,8 @@ using namespace bagnet;
 using bagnet::test::fixture;
 using bagnet::test::io_tensor;
 using bagnet::test::relative_max_diff;
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -47,6 +59,40 @@ heatmaps::DenseOptions dense_options(int64_t stride, int64_t tile = 0) {
   o.stride = stride;
   o.tile = tile;
   return o;
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path scratch_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("bagnet_hm_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+struct Run {
+  int status = -1;
+  std::string err;
+};
+
+// Runs a command (a tool from the build directory, or python); stdout discarded, stderr captured.
+Run run_command(const std::string& cmd) {
+  const fs::path err = fs::temp_directory_path() / ("bagnet_hm_err_" + std::to_string(getpid()));
+  const int st = std::system((cmd + " >/dev/null 2>" + err.string()).c_str());
+  Run r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = read_bytes(err);
+  fs::remove(err);
+  return r;
+}
+
+Run run_heatmap(const std::string& args) {
+  return run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-heatmap -q " + args);
 }
 
 }  // namespace
@@ -137,4 +183,193 @@ TEST_CASE("Strides the network cannot produce are refused", "[heatmaps][errors]"
   auto net = load_bagnet(9);
   for (int64_t s : {3, 16, 0}) CHECK_THROWS_AS(heatmaps::check_stride(net.bagnet(), s), Error);
   for (int64_t s : {8, 4, 2, 1}) CHECK_NOTHROW(heatmaps::check_stride(net.bagnet(), s));
+}
+
+TEST_CASE(".npy files round-trip through numpy", "[heatmaps][npy]") {
+  const fs::path d = scratch_dir("npy");
+  std::vector<float> v(2 * 3 * 5);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.37f - 2.0f;
+  v[7] = -0.0f;
+  v[11] = 3.4e38f;
+  heatmaps::write_npy((d / "k.npy").string(), v.data(), {2, 3, 5});
+  heatmaps::write_npy((d / "hw.npy").string(), v.data(), {6, 5});
+  // numpy reads them (shape, dtype, C order, every bit), and writes one back for our reader.
+  const std::string script =
+      "import sys, numpy as np\n"
+      "d = sys.argv[1]\n"
+      "a = np.load(d + '/k.npy'); b = np.load(d + '/hw.npy')\n"
+      "assert a.dtype == np.float32 and a.shape == (2, 3, 5) and a.flags.c_contiguous, (a.dtype, a.shape)\n"
+      "assert b.shape == (6, 5) and (b.ravel() == a.ravel()).all()\n"
+      "open(d + '/k.raw', 'wb').write(a.tobytes())\n"
+      "np.save(d + '/back.npy', (a * 2).astype(np.float32))\n";
+  std::ofstream(d / "check.py") << script;
+  const auto r = run_command(std::string(BAGNET_PYTHON) + " " + (d / "check.py").string() + " " + d.string());
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(read_bytes(d / "k.raw") == std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+  const auto back = heatmaps::read_npy((d / "back.npy").string());
+  CHECK(back.shape == std::vector<int64_t>{2, 3, 5});
+  REQUIRE(back.data.size() == v.size());
+  for (size_t i = 0; i < v.size(); ++i) CHECK(back.data[i] == v[i] * 2);
+  // Truncated files are refused by name.
+  const std::string bytes = read_bytes(d / "k.npy");
+  std::ofstream(d / "short.npy", std::ios::binary) << bytes.substr(0, bytes.size() - 3);
+  CHECK_THROWS_WITH(heatmaps::read_npy((d / "short.npy").string()), Catch::Contains("short.npy: "));
+  fs::remove_all(d);
+}
+
+TEST_CASE("Renderings: RdBu_r from ColorBrewer's control points, numpy's percentile, deterministic bytes",
+          "[heatmaps][render]") {
+  const auto& cm = heatmaps::colormap("RdBu_r");
+  // Ends of matplotlib's RdBu_r: ColorBrewer RdBu's last and first colours (#053061, #67001f).
+  CHECK(cm.lut[0] == std::array<std::uint8_t, 3>{5, 48, 97});
+  CHECK(cm.lut[255] == std::array<std::uint8_t, 3>{103, 0, 31});
+  // Normalize(-clip, clip): beyond the limits saturates, 0 is the centre of the table.
+  CHECK(cm.color(5.0f, 1.0) == cm.lut[255]);
+  CHECK(cm.color(-5.0f, 1.0) == cm.lut[0]);
+  CHECK(cm.color(0.0f, 1.0) == cm.lut[128]);
+  CHECK(heatmaps::colormap("RdBu").lut[0] == cm.lut[255]);
+  CHECK_THROWS_AS(heatmaps::colormap("jet"), Error);
+  // numpy.percentile(abs(1..100), 99) = 99.01 (linear between order statistics 99 and 100).
+  std::vector<float> ramp(100);
+  for (int i = 0; i < 100; ++i) ramp[i] = (i % 2 ? -1.0f : 1.0f) * static_cast<float>(i + 1);
+  CHECK(heatmaps::abs_percentile(ramp.data(), ramp.size(), 99) == Approx(99.01));
+  CHECK(heatmaps::abs_percentile(ramp.data(), ramp.size(), 100) == 100);
+
+  // A 4 x 5 map at stride 8 on a 30 x 40 image: pixel (y, x) shows the entry centred nearest.
+  Image img;
+  img.height = 30;
+  img.width = 40;
+  img.rgb.assign(30 * 40 * 3, 0);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<std::uint8_t>((i * 7) % 251);
+  std::vector<float> map(4 * 5, 0.0f);
+  map[1 * 5 + 2] = 2.0f;   // centred on pixel (8, 16)
+  map[3 * 5 + 4] = -2.0f;  // centred on pixel (24, 32)
+  heatmaps::RenderOptions o;
+  o.colorbar = false;
+  const auto fig = heatmaps::render_figure(nullptr, img, {map.data()}, 4, 5, 8, 1.0, o);
+  REQUIRE(fig.width == 40);
+  REQUIRE(fig.height == 30);
+  auto px = [&](int y, int x) {
+    const size_t at = (static_cast<size_t>(y) * fig.width + x) * 3;
+    return std::array<std::uint8_t, 3>{fig.rgb[at], fig.rgb[at + 1], fig.rgb[at + 2]};
+  };
+  CHECK(px(8, 16) == cm.lut[255]);
+  CHECK(px(4, 12) == cm.lut[255]);  // rows 4..11 and columns 12..19 belong to entry (1, 2)
+  CHECK(px(3, 16) == cm.lut[128]);  // row 3 is nearer to row 0
+  CHECK(px(29, 39) == cm.lut[0]);   // the last entry covers the bottom-right corner
+  CHECK(px(0, 0) == cm.lut[128]);
+  // Same input, same bytes; with edges, colour bar and the image panel too.
+  o.colorbar = true;
+  o.edges = true;
+  const auto a =
+      heatmaps::encode_png(heatmaps::render_figure(&img, img, {map.data(), map.data()}, 4, 5, 8, 1.0, o));
+  const auto b =
+      heatmaps::encode_png(heatmaps::render_figure(&img, img, {map.data(), map.data()}, 4, 5, 8, 1.0, o));
+  CHECK(a == b);
+  CHECK(a.compare(1, 3, "PNG") == 0);
+}
+
+TEST_CASE("bagnet-heatmap: .npy maps equal the per-patch reference of the preprocessed image",
+          "[heatmaps][cli]") {
+  const fs::path d = scratch_dir("pipeline");
+  const std::string image = std::string(FIXTURE_DIR) + "/images/stim224.png";
+  const auto r = run_heatmap("--model bagnet9 --weights " + fixture("bagnet9.pt") +
+                             " --no-resize --stride 4 --class 3 --class n01440764 --no-png -o " + d.string() +
+                             " " + image);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto npy = heatmaps::read_npy((d / "stim224.npy").string());
+  REQUIRE(npy.shape == std::vector<int64_t>{2, 56, 56});
+  const auto side = nlohmann::json::parse(read_bytes(d / "stim224.json"));
+  CHECK(side["classes"][0]["index"] == 3);
+  CHECK(side["classes"][1]["index"] == 0);  // n01440764 = tench
+  CHECK(side["stride"] == 4);
+  CHECK(side["model"]["weights"]["sha256"].get<std::string>().size() == 64);
+  CHECK(side["provenance"].contains("git_commit"));
+
+  auto net = load_bagnet(9);
+  Preprocessing no_resize = net.model.spec.preprocessing;
+  no_resize.resize = no_resize.crop = 0;
+  const auto item = load_and_preprocess(image, no_resize, kDefaultMaxPixels);
+  REQUIRE(item.error.empty());
+  const auto x = torch::from_blob(const_cast<float*>(item.chw.data()), {1, 3, 224, 224}).clone();
+  const auto ref = heatmaps::patch_logit_maps(net.bagnet(), x, 4, torch::tensor({3, 0}, torch::kLong))[0];
+  const auto got = torch::from_blob(const_cast<float*>(npy.data.data()), {2, 56, 56}).clone();
+  const double diff = relative_max_diff(got, ref);
+  INFO("CLI map vs per-patch reference: rel diff " << diff);
+  CHECK(diff < kTolerance);
+  fs::remove_all(d);
+}
+
+TEST_CASE("bagnet-heatmap: resuming after an interrupted run gives the files of an uninterrupted run",
+          "[heatmaps][cli]") {
+  const fs::path d = scratch_dir("resume");
+  const fs::path in = d / "in";
+  fs::create_directories(in / "sub");
+  const std::string images = std::string(FIXTURE_DIR) + "/images/";
+  fs::copy_file(images + "c.png", in / "c.png");
+  fs::copy_file(images + "stim224.png", in / "sub" / "stim224.png");
+  fs::copy_file(images + "a.png", in / "sub" / "a.png");
+  const std::string common =
+      "--model bagnet9 --weights " + fixture("bagnet9.pt") + " --stride 8 --top 2 --panel ";
+  const auto whole = run_heatmap(common + "-o " + (d / "whole").string() + " " + in.string());
+  INFO(whole.err);
+  REQUIRE(whole.status == 0);
+  // Outputs mirror the input tree.
+  for (const char* f : {"c.npy", "c.json", "sub/a.npy", "sub/stim224.npy", "sub/stim224_panel.png"})
+    CHECK(fs::exists(d / "whole" / f));
+  // An interrupted run: one shard finished, one image of another half-written (no sidecar, the
+  // way a kill between writes leaves it), then the whole list again without --overwrite.
+  const fs::path part = d / "part";
+  REQUIRE(run_heatmap(common + "--shard 0/2 -o " + part.string() + " " + in.string()).status == 0);
+  CHECK(fs::exists(part / "c.json"));
+  CHECK(!fs::exists(part / "sub" / "a.json"));
+  std::ofstream(part / "sub" / "a.npy") << "garbage from a killed run";
+  const auto resumed = run_heatmap(common + "-o " + part.string() + " " + in.string());
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.err.find("2 already done") != std::string::npos);
+  for (const auto& e : fs::recursive_directory_iterator(d / "whole")) {
+    if (!e.is_regular_file() || e.path().extension() == ".json") continue;  // sidecars carry the time
+    const auto rel = e.path().lexically_relative(d / "whole");
+    INFO(rel.string());
+    CHECK(read_bytes(e.path()) == read_bytes(part / rel));
+  }
+  fs::remove_all(d);
+}
+
+TEST_CASE("bagnet-heatmap: unknown classes are usage errors with near matches; bad images are skipped",
+          "[heatmaps][cli][errors]") {
+  const fs::path d = scratch_dir("errors");
+  const std::string weights = " --model bagnet9 --weights " + fixture("bagnet9.pt");
+  const std::string image = std::string(FIXTURE_DIR) + "/images/c.png";
+  const auto r = run_heatmap(weights + " --class 'golden retreiver' -o " + d.string() + " " + image);
+  INFO(r.err);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("golden retreiver") != std::string::npos);
+  CHECK(r.err.find("did you mean 'golden retriever'") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(!fs::exists(d / "c.npy"));
+
+  const fs::path in = d / "in";
+  fs::create_directories(in);
+  fs::copy_file(image, in / "good.png");
+  std::ofstream(in / "text.jpg") << "this is not an image\n";
+  std::ofstream(in / "empty.png") << "";
+  const auto b = run_heatmap(weights + " --stride 8 -o " + (d / "out").string() + " " + in.string());
+  INFO(b.err);
+  CHECK(b.status == 1);
+  CHECK(fs::exists(d / "out" / "good.npy"));
+  CHECK(fs::exists(d / "out" / "good.json"));
+  for (const char* bad : {"text", "empty"}) {
+    INFO(bad);
+    CHECK(!fs::exists(d / "out" / (std::string(bad) + ".npy")));
+    bool named = false;
+    std::istringstream lines(b.err);
+    for (std::string line; std::getline(lines, line);)
+      named |= line.find(std::string(bad) + ".") != std::string::npos && line.find(": ") != std::string::npos;
+    CHECK(named);
+  }
+  fs::remove_all(d);
 }
