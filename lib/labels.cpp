@@ -63,17 +63,8 @@ const Labels& load_labels(const std::string& key) {
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
 
-  const std::string registry = config_dir() + "/models.json";
-  std::ifstream in(registry);
-  if (!in) throw Error(registry, "cannot open the model registry");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(registry, std::string("not valid JSON: ") + e.what());
-  }
-  if (!j.contains("labels") || !j["labels"].contains(key))
-    throw Error(registry, "no label set '" + key + "'");
+  const nlohmann::json& j = registry_json();
+  if (!j.contains("labels") || !j["labels"].contains(key)) throw Error(registry_path(), "no label set '" + key + "'");
   const auto& entry = j["labels"][key];
   Labels labels;
   labels.names = read_lines(config_dir() + "/" + entry.at("names").get<std::string>());

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -175,15 +176,8 @@ Data open_data(const TrainConfig& c, std::vector<float>& mean, std::vector<float
 
 std::shared_ptr<NetworkImpl> make_network(const TrainConfig& c, int64_t in_channels, int64_t num_classes) {
   if (c.model == "bagnet") {
-    BagNetConfig b;
+    BagNetConfig b = c.bagnet;
     b.in_channels = in_channels;
-    b.stem_width = c.stem_width;
-    b.widths = c.widths;
-    b.blocks = c.blocks;
-    b.kernel3 = c.kernel3;
-    b.strides = c.strides;
-    b.expansion = c.expansion;
-    b.stem_bn_momentum = c.stem_bn_momentum;
     b.num_classes = num_classes;
     try {
       b.validate();
@@ -273,6 +267,32 @@ Metrics evaluate(NetworkImpl& net, const Source& src, c10::Device device, int64_
   return m;
 }
 
+// Recomputes every BatchNorm's running mean and variance as the average over `count` images
+// (cumulative averaging: momentum None, PyTorch's convention), then restores the momenta.
+void recompute_batchnorm(NetworkImpl& net, const Source& src, int64_t count, c10::Device device,
+                         int64_t batch_size) {
+  torch::NoGradGuard ng;
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> bns;
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      bns.emplace_back(bn, bn->options.momentum());
+      bn->options.momentum(c10::nullopt);
+      bn->reset_running_stats();
+    }
+  net.train();
+  count = std::min(count, src.size());
+  for (int64_t start = 0; start < count; start += batch_size) {
+    const int64_t n = std::min(batch_size, count - start);
+    std::vector<int64_t> idx(n);
+    std::iota(idx.begin(), idx.end(), start);
+    auto x = torch::empty({n, src.channels, src.height, src.width});
+    src.fill(idx, x.data_ptr<float>());
+    net.forward(x.to(device));
+  }
+  for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
+  net.eval();
+}
+
 TensorList model_tensors(NetworkImpl& net) {
   TensorList out;
   for (const auto& p : net.named_parameters(true)) out.emplace_back(p.key(), p.value().detach().cpu().contiguous());
@@ -315,14 +335,14 @@ nlohmann::json resume_key(const nlohmann::json& config) {
 
 nlohmann::json train_config_json(const TrainConfig& c) {
   return {{"model", c.model},
-          {"in_channels", c.in_channels},
-          {"stem_width", c.stem_width},
-          {"widths", c.widths},
-          {"blocks", c.blocks},
-          {"kernel3", c.kernel3},
-          {"strides", c.strides},
-          {"expansion", c.expansion},
-          {"stem_bn_momentum", c.stem_bn_momentum},
+          {"in_channels", c.bagnet.in_channels},
+          {"stem_width", c.bagnet.stem_width},
+          {"widths", c.bagnet.widths},
+          {"blocks", c.bagnet.blocks},
+          {"kernel3", c.bagnet.kernel3},
+          {"strides", c.bagnet.strides},
+          {"expansion", c.bagnet.expansion},
+          {"stem_bn_momentum", c.bagnet.stem_bn_momentum},
           {"init", c.init},
           {"new_head", c.new_head},
           {"data", c.data},
@@ -343,6 +363,7 @@ nlohmann::json train_config_json(const TrainConfig& c) {
           {"epochs", c.epochs},
           {"batch_size", c.batch_size},
           {"crop_padding", c.crop_padding},
+          {"precise_bn", c.precise_bn},
           {"flip", c.flip},
           {"seed", c.seed},
           {"output_dir", c.output_dir},
@@ -389,10 +410,10 @@ TrainResult train(const TrainConfig& config_in) {
   Data data = open_data(c, mean, stdv);
   c.mean = mean;
   c.std = stdv;
-  const int64_t in_channels = c.in_channels > 0 ? c.in_channels : data.train->channels;
+  const int64_t in_channels = c.bagnet.in_channels > 0 ? c.bagnet.in_channels : data.train->channels;
   if (in_channels != data.train->channels)
     throw Error("--in-channels", "the data has " + std::to_string(data.train->channels) + " channels");
-  c.in_channels = in_channels;
+  c.bagnet.in_channels = in_channels;
   const nlohmann::json config_json = train_config_json(c);
   if (!state.empty() && resume_key(state.at("config")) != resume_key(config_json))
     throw Error(c.output_dir, "--resume with different settings than the saved run (see its config.json)");
@@ -497,6 +518,7 @@ TrainResult train(const TrainConfig& config_in) {
     r.lr = lr;
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.images_per_second = n / train_seconds;
+    if (c.precise_bn > 0) recompute_batchnorm(*net, train_src, c.precise_bn, device, 500);
     if (data.val) {
       const Metrics m = evaluate(*net, *data.val, device, 500);
       r.val_loss = m.loss / std::max<int64_t>(m.count, 1);

@@ -5,19 +5,22 @@
 #include <string>
 #include <vector>
 
+#include "networks/bagnet_config.h"
+
 namespace bagnet {
 
 struct TrainConfig {
   // Architecture: a registry model name, or "bagnet" with the fields below (a custom BagNet).
   std::string model = "bagnet";
-  int64_t in_channels = 0;  // 0: from the data (1 for idx files, 3 for image folders)
-  int64_t stem_width = 64;
-  std::vector<int64_t> widths{64, 128, 256, 512};
-  std::vector<int64_t> blocks{3, 4, 6, 3};
-  std::vector<int64_t> kernel3{1, 1, 1, 1};
-  std::vector<int64_t> strides{2, 2, 2, 1};
-  int64_t expansion = 4;
-  double stem_bn_momentum = 0.1;  // the reference BagNets' 0.001 settles too slowly for short runs
+  // The configurable BagNet. in_channels 0: from the data (1 for idx files, 3 for folders);
+  // num_classes: from the data. The stem BatchNorm's momentum is the usual 0.1: the reference
+  // BagNets' 0.001 settles too slowly for short runs.
+  BagNetConfig bagnet = [] {
+    BagNetConfig b;
+    b.in_channels = 0;
+    b.stem_bn_momentum = 0.1;
+    return b;
+  }();
   std::string init;       // checkpoint to start from (fine-tuning)
   bool new_head = false;  // re-initialise fc (e.g. for another class count)
 
@@ -37,6 +40,10 @@ struct TrainConfig {
   double step_gamma = 0.1;
   int warmup_epochs = 0;
   int epochs = 10, batch_size = 128;
+  // "Precise BN": after each epoch, BatchNorm statistics are recomputed as plain averages over
+  // this many training images (no augmentation, fixed order) instead of the running averages,
+  // which lag behind the weights (badly so with the reference stem momentum of 0.001).
+  int precise_bn = 0;
   int crop_padding = 0;  // random crop with this zero padding (torchvision RandomCrop(size, padding))
   bool flip = false;     // random horizontal flip
   uint64_t seed = 0;

@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 namespace bagnet {
 namespace {
 
+nlohmann::json read_registry_file();
+
 Preprocessing parse_preprocessing(const nlohmann::json& j, const std::string& where) {
   Preprocessing p;
   try {
@@ -34,8 +36,8 @@ Preprocessing parse_preprocessing(const nlohmann::json& j, const std::string& wh
   return p;
 }
 
-std::vector<ModelSpec> load_registry() {
-  const std::string path = config_dir() + "/models.json";
+nlohmann::json read_registry_file() {
+  const std::string path = registry_path();
   std::ifstream in(path);
   if (!in) throw Error(path, "cannot open the model registry (set BAGNET_CONFIG_DIR to the configs/ folder)");
   nlohmann::json j;
@@ -44,6 +46,12 @@ std::vector<ModelSpec> load_registry() {
   } catch (const nlohmann::json::exception& e) {
     throw Error(path, std::string("not valid JSON: ") + e.what());
   }
+  return j;
+}
+
+std::vector<ModelSpec> load_registry() {
+  const std::string path = registry_path();
+  const nlohmann::json& j = registry_json();
   std::vector<ModelSpec> specs;
   try {
     const auto& pre = j.at("preprocessing");
@@ -92,6 +100,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::string config_dir() {
   if (const char* env = std::getenv("BAGNET_CONFIG_DIR"); env && *env) return env;
   return std::string(BAGNET_SOURCE_DIR) + "/configs";
+}
+
+std::string registry_path() { return config_dir() + "/models.json"; }
+
+const nlohmann::json& registry_json() {
+  static const nlohmann::json j = read_registry_file();
+  return j;
 }
 
 const std::vector<ModelSpec>& model_registry() {

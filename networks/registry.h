@@ -29,6 +29,10 @@ struct ModelSpec {
 // Directory of the registry and label files: $BAGNET_CONFIG_DIR, else the source tree's configs/.
 std::string config_dir();
 
+// configs/models.json, parsed once. Throws bagnet::Error if unreadable.
+std::string registry_path();
+const nlohmann::json& registry_json();
+
 // All registered models, in file order. Throws bagnet::Error on a malformed registry.
 const std::vector<ModelSpec>& model_registry();
 

@@ -39,12 +39,12 @@ fs::path scratch(const std::string& name) {
 TrainConfig tiny_config(const fs::path& out) {
   TrainConfig c;
   c.model = "bagnet";
-  c.stem_width = 8;
-  c.widths = {8, 16};
-  c.blocks = {1, 1};
-  c.kernel3 = {1, 1};
-  c.strides = {1, 2};
-  c.expansion = 2;
+  c.bagnet.stem_width = 8;
+  c.bagnet.widths = {8, 16};
+  c.bagnet.blocks = {1, 1};
+  c.bagnet.kernel3 = {1, 1};
+  c.bagnet.strides = {1, 2};
+  c.bagnet.expansion = 2;
   c.data = kFashion;
   c.limit_train = 1000;
   c.limit_val = 500;
@@ -56,7 +56,7 @@ TrainConfig tiny_config(const fs::path& out) {
   c.seed = 7;
   c.mean = {0.2860f};
   c.std = {0.3530f};
-  c.stem_bn_momentum = 0.1;  // the reference's 0.001 needs thousands of steps to settle
+  c.bagnet.stem_bn_momentum = 0.1;  // the reference's 0.001 needs thousands of steps to settle
   c.output_dir = out.string();
   c.progress = false;
   c.device = "cpu";
@@ -208,4 +208,28 @@ TEST_CASE("The embedded Fashion-MNIST BagNet reaches its recorded accuracy", "[t
   const double recorded = spec.raw.at("accuracy").at("test").get<double>();
   CHECK(full.accuracy == Approx(recorded).margin(1e-9));
   CHECK(std::accumulate(full.per_class_count.begin(), full.per_class_count.end(), 0) == 10000);
+}
+
+TEST_CASE("Precise BN sets the stem's statistics to the average over the training images", "[training]") {
+  require_fashion_mnist();
+  const fs::path d = scratch("pbn");
+  TrainConfig c = tiny_config(d);
+  c.epochs = 1;
+  c.limit_train = 300;
+  c.precise_bn = 300;
+  c.batch_size = 100;
+  train(c);
+  const StateDict sd = load_state_dict((d / "checkpoint.pt").string());
+  // The stem's BatchNorm sees conv2(conv1(x)): recompute that by hand for the same images.
+  const IdxDataset data = read_mnist_dir(kFashion, "train");
+  auto x = torch::from_blob(const_cast<uint8_t*>(data.images.data()), {300, 1, 28, 28}, torch::kUInt8)
+               .to(torch::kFloat32)
+               .div(255)
+               .sub(0.2860f)
+               .div(0.3530f);
+  auto y = torch::conv2d(torch::conv2d(x, *sd.find("conv1.weight")), *sd.find("conv2.weight"));
+  // Precise BN averages the per-batch means (equal batches: the overall mean).
+  const auto expected = y.mean({0, 2, 3});
+  CHECK(torch::allclose(*sd.find("bn1.running_mean"), expected, 1e-4, 1e-5));
+  fs::remove_all(d);
 }
