@@ -375,7 +375,11 @@ nlohmann::json train_config_json(const TrainConfig& c) {
 TrainResult train(const TrainConfig& config_in) {
   TrainConfig c = config_in;
   if (c.output_dir.empty()) throw Error("--output-dir", "required");
-  if (c.epochs <= 0 || c.batch_size <= 0 || c.lr <= 0) throw Error("bagnet-train", "epochs, batch size and lr must be positive");
+  if (c.epochs < 0 || c.batch_size <= 0 || c.lr <= 0) throw Error("bagnet-train", "epochs, batch size and lr must be positive");
+  // --epochs 0: no training steps; the --init weights are (with --precise-bn) recalibrated,
+  // evaluated and saved like an epoch's result.
+  const bool calibrate_only = c.epochs == 0;
+  if (calibrate_only && c.init.empty()) throw Error("--epochs 0", "needs --init (a checkpoint to evaluate or recalibrate)");
   if (c.optimizer != "sgd" && c.optimizer != "adamw") throw Error("--optimizer " + c.optimizer, "use sgd or adamw");
   if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "constant")
     throw Error("--schedule " + c.schedule, "use cosine, step or constant");
@@ -470,7 +474,7 @@ TrainResult train(const TrainConfig& config_in) {
   }
 
   int run_epochs = 0;
-  for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  for (int epoch = start_epoch; epoch < std::max(c.epochs, 1); ++epoch) {
     if (c.stop_after_epochs > 0 && run_epochs >= c.stop_after_epochs) break;
     const auto t0 = std::chrono::steady_clock::now();
     // Each epoch's shuffle and augmentation come from (seed, epoch) alone, so a resumed run
@@ -482,11 +486,12 @@ TrainResult train(const TrainConfig& config_in) {
     std::shuffle(order.begin(), order.end(), rng);
 
     net->train();
-    double loss_sum = 0, lr = c.lr;
+    double loss_sum = 0, lr = calibrate_only ? 0.0 : c.lr;
     int64_t correct = 0;
     std::vector<float> scratch;
-    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), n, c.progress);
-    for (int64_t s = 0; s < steps; ++s) {
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), n,
+                      c.progress && !calibrate_only);
+    for (int64_t s = 0; s < (calibrate_only ? 0 : steps); ++s) {
       const int64_t b0 = s * c.batch_size, bn = std::min<int64_t>(c.batch_size, n - b0);
       std::vector<int64_t> idx(order.begin() + b0, order.begin() + b0 + bn);
       auto x = torch::empty({bn, train_src.channels, train_src.height, train_src.width});
@@ -512,12 +517,12 @@ TrainResult train(const TrainConfig& config_in) {
     progress.finish();
 
     EpochRecord r;
-    r.epoch = epoch + 1;
+    r.epoch = calibrate_only ? 0 : epoch + 1;
     r.train_loss = loss_sum / n;
     r.train_accuracy = static_cast<double>(correct) / n;
     r.lr = lr;
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.images_per_second = n / train_seconds;
+    r.images_per_second = calibrate_only ? 0.0 : n / train_seconds;
     if (c.precise_bn > 0) recompute_batchnorm(*net, train_src, c.precise_bn, device, 500);
     if (data.val) {
       const Metrics m = evaluate(*net, *data.val, device, 500);
@@ -535,7 +540,7 @@ TrainResult train(const TrainConfig& config_in) {
     const std::string opt_tmp = opt_path.string() + ".tmp";
     torch::save(*opt, opt_tmp);
     fs::rename(opt_tmp, opt_path);
-    nlohmann::json st = {{"completed_epochs", epoch + 1},
+    nlohmann::json st = {{"completed_epochs", r.epoch},
                          {"checkpoint_sha256", sha256_file(ckpt_path.string())},
                          {"optimizer_sha256", sha256_file(opt_path.string())},
                          {"config", config_json},
