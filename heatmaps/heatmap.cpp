@@ -35,10 +35,7 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
                 "class-evidence maps need a BagNet (patch logits); this is a " + spec.architecture);
   impl_->model = load_model(spec, request.weights, resolve_device(request.device));
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
-  impl_->labels = &load_labels(spec.labels);
-  if (impl_->labels->size() != static_cast<size_t>(spec.num_classes))
-    throw Error(spec.name, "label set '" + spec.labels + "' has " + std::to_string(impl_->labels->size()) +
-                               " names for " + std::to_string(spec.num_classes) + " classes");
+  impl_->labels = &model_labels(spec);
 }
 
 HeatmapModel::~HeatmapModel() = default;
@@ -50,29 +47,10 @@ int HeatmapModel::in_channels() const { return impl_->model.spec.in_channels; }
 std::string HeatmapModel::device() const { return describe_device(impl_->model.device); }
 
 Preprocessing HeatmapModel::preprocessing(bool no_resize) const {
-  Preprocessing p = impl_->model.spec.preprocessing;
-  if (no_resize) p.resize = p.crop = 0;
-  return p;
+  return effective_preprocessing(impl_->model.spec, no_resize);
 }
 
-nlohmann::json HeatmapModel::model_json(bool no_resize) const {
-  const auto& m = impl_->model;
-  const Preprocessing p = preprocessing(no_resize);
-  return {
-      {"name", m.spec.name},
-      {"architecture", m.spec.architecture},
-      {"patch_size", patch_size()},
-      {"num_classes", m.spec.num_classes},
-      {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
-      {"preprocessing",
-       {{"resize_shorter", p.resize},
-        {"center_crop", p.crop},
-        {"interpolation", p.interpolation},
-        {"mean", p.mean},
-        {"std", p.std},
-        {"no_resize", no_resize}}},
-  };
-}
+nlohmann::json HeatmapModel::model_json(bool no_resize) const { return bagnet::model_json(impl_->model, no_resize); }
 
 void HeatmapModel::check(const MapOptions& o) const {
   check_stride(*impl_->net, o.stride);

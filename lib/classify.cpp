@@ -22,10 +22,7 @@ Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Imp
   const ModelSpec& spec = find_model(request.model);
   const c10::Device device = resolve_device(request.device);
   impl_->model = load_model(spec, request.weights, device);
-  impl_->labels = &load_labels(spec.labels);
-  if (impl_->labels->size() != static_cast<size_t>(spec.num_classes))
-    throw Error(spec.name, "label set '" + spec.labels + "' has " + std::to_string(impl_->labels->size()) +
-                               " names for " + std::to_string(spec.num_classes) + " classes");
+  impl_->labels = &model_labels(spec);
 }
 
 Classifier::~Classifier() = default;
@@ -33,30 +30,10 @@ Classifier::~Classifier() = default;
 std::string Classifier::device() const { return describe_device(impl_->model.device); }
 
 Preprocessing Classifier::preprocessing(bool no_resize) const {
-  Preprocessing p = impl_->model.spec.preprocessing;
-  if (no_resize) p.resize = p.crop = 0;
-  return p;
+  return effective_preprocessing(impl_->model.spec, no_resize);
 }
 
-nlohmann::json Classifier::model_json(bool no_resize) const {
-  const auto& m = impl_->model;
-  const Preprocessing p = preprocessing(no_resize);
-  nlohmann::json j = {
-      {"name", m.spec.name},
-      {"architecture", m.spec.architecture},
-      {"num_classes", m.spec.num_classes},
-      {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
-      {"preprocessing",
-       {{"resize_shorter", p.resize},
-        {"center_crop", p.crop},
-        {"interpolation", p.interpolation},
-        {"mean", p.mean},
-        {"std", p.std},
-        {"no_resize", no_resize}}},
-  };
-  if (m.spec.architecture == "bagnet") j["patch_size"] = m.spec.patch_size;
-  return j;
-}
+nlohmann::json Classifier::model_json(bool no_resize) const { return bagnet::model_json(impl_->model, no_resize); }
 
 std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& files,
                                               const ClassifyOptions& opt,

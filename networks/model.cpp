@@ -115,6 +115,40 @@ void check_hash_prefix(const std::string& path, const std::string& sha256) {
                           prefix + " (corrupt or incomplete download?)");
 }
 
+Preprocessing effective_preprocessing(const ModelSpec& spec, bool no_resize) {
+  Preprocessing p = spec.preprocessing;
+  if (no_resize) p.resize = p.crop = 0;
+  return p;
+}
+
+nlohmann::json model_json(const LoadedModel& m, bool no_resize) {
+  const Preprocessing p = effective_preprocessing(m.spec, no_resize);
+  nlohmann::json j = {
+      {"name", m.spec.name},
+      {"architecture", m.spec.architecture},
+      {"num_classes", m.spec.num_classes},
+      {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
+      {"preprocessing",
+       {{"resize_shorter", p.resize},
+        {"center_crop", p.crop},
+        {"interpolation", p.interpolation},
+        {"mean", p.mean},
+        {"std", p.std},
+        {"grayscale", p.grayscale},
+        {"no_resize", no_resize}}},
+  };
+  if (auto* b = dynamic_cast<const BagNetImpl*>(m.net.get())) j["patch_size"] = b->config().receptive_field();
+  return j;
+}
+
+const Labels& model_labels(const ModelSpec& spec) {
+  const Labels& labels = load_labels(spec.labels);
+  if (labels.size() != static_cast<size_t>(spec.num_classes))
+    throw Error(spec.name, "label set '" + spec.labels + "' has " + std::to_string(labels.size()) + " names for " +
+                               std::to_string(spec.num_classes) + " classes");
+  return labels;
+}
+
 LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device) {
   LoadedModel m;
   m.spec = spec;

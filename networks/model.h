@@ -4,6 +4,7 @@
 #include <string>
 
 #include "lib/checkpoint.h"
+#include "lib/labels.h"
 #include "networks/network.h"
 #include "networks/registry.h"
 
@@ -31,9 +32,18 @@ struct LoadedModel {
   c10::Device device{c10::kCPU};
 };
 
+// The registry's preprocessing, or none (no resize, no crop) with --no-resize.
+Preprocessing effective_preprocessing(const ModelSpec& spec, bool no_resize);
+
+// Model, weights (path, sha256, format) and preprocessing, for provenance in every output.
+nlohmann::json model_json(const LoadedModel& model, bool no_resize);
+
 // Builds `spec`, reads the weights (explicit path, else the registry's file in the search
 // directories), checks hash and keys, moves to `device`, eval mode. Throws bagnet::Error with
 // the download instructions when the weights are missing.
 LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device);
+
+// The model's label set, checked against its class count.
+const Labels& model_labels(const ModelSpec& spec);
 
 }  // namespace bagnet
