@@ -156,6 +156,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
   app.add_flag("--edges", o.render.edges, "Draw the image's edges over the maps");
+  app.add_option("--min-height", o.render.min_height,
+                 "Enlarge figures of smaller images by an integer factor to at least this height")
+      ->capture_default_str();
   app.add_flag("--panel", o.panel, "Also a figure panel: image | map | second class's map");
   app.add_flag("--no-png", o.no_png, "Maps and sidecars only");
   app.add_flag("-q,--quiet", o.quiet, "No progress bar");
@@ -334,6 +337,7 @@ int main(int argc, char** argv) {
               {"percentile", o.render.percentile},
               {"limits", "symmetric: +-clip"},
               {"edges", o.render.edges},
+              {"min_height", o.render.min_height},
               {"files", renders}}},
             {"provenance", provenance},
         };

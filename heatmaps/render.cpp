@@ -119,13 +119,23 @@ double abs_percentile(const float* values, std::size_t n, double percentile) {
 Image render_figure(const Image* image, const Image& edges_source, const std::vector<const float*>& maps,
                     int rows, int cols, int stride, double clip, const RenderOptions& o) {
   const Colormap& cm = colormap(o.colormap);
-  const int h = edges_source.height, w = edges_source.width, gap = 4;
+  // Small images (28x28 Fashion-MNIST) are enlarged by an integer factor, pixels as blocks.
+  const int scale = o.min_height > edges_source.height
+                        ? (o.min_height + edges_source.height - 1) / std::max(1, edges_source.height)
+                        : 1;
+  const int h = edges_source.height * scale, w = edges_source.width * scale, gap = 4;
+  auto enlarge = [&](const cv::Mat& m) {
+    cv::Mat out;
+    cv::resize(m, out, cv::Size(), scale, scale, cv::INTER_NEAREST);
+    return out;
+  };
   if (clip <= 0 || !std::isfinite(clip)) clip = 1;  // an all-zero map: any limit shows it white
   cv::Mat edges;
   if (o.edges) {
     cv::Mat gray;
     cv::cvtColor(to_mat(edges_source), gray, cv::COLOR_RGB2GRAY);
     cv::Canny(gray, edges, 50, 150);
+    if (scale > 1) edges = enlarge(edges);
   }
   // Colour bar: 12 px of colours and room for "+1.23" labels; only when tall enough to read.
   const bool bar = o.colorbar && h >= 48;
@@ -134,13 +144,13 @@ Image render_figure(const Image* image, const Image& edges_source, const std::ve
   cv::Mat fig(h, panels * w + (panels - 1) * gap + bar_w, CV_8UC3, cv::Scalar(255, 255, 255));
   int x0 = 0;
   if (image) {
-    to_mat(*image).copyTo(fig(cv::Rect(0, 0, w, h)));
+    (scale > 1 ? enlarge(to_mat(*image)) : to_mat(*image)).copyTo(fig(cv::Rect(0, 0, w, h)));
     x0 += w + gap;
   }
   // Pixel y shows map row round(y / stride): the patch centred nearest to it.
   std::vector<int> row_of(h), col_of(w);
-  for (int y = 0; y < h; ++y) row_of[y] = std::min(rows - 1, (2 * y + stride) / (2 * stride));
-  for (int x = 0; x < w; ++x) col_of[x] = std::min(cols - 1, (2 * x + stride) / (2 * stride));
+  for (int y = 0; y < h; ++y) row_of[y] = std::min(rows - 1, (2 * (y / scale) + stride) / (2 * stride));
+  for (int x = 0; x < w; ++x) col_of[x] = std::min(cols - 1, (2 * (x / scale) + stride) / (2 * stride));
   for (const float* map : maps) {
     for (int y = 0; y < h; ++y) {
       auto* px = fig.ptr<cv::Vec3b>(y) + x0;

@@ -35,6 +35,7 @@ struct RenderOptions {
   double percentile = 99;  // limits at +-(this percentile of |map|)
   bool edges = false;      // draw the image's edges (Canny) over the maps
   bool colorbar = true;    // drawn when the figure is tall enough for its labels
+  int min_height = 224;    // enlarge smaller images by an integer factor (nearest) to at least this
 };
 
 // One figure: [image] | map | [map ...] | [colour bar], all at the image's size (H x W). A map

@@ -308,7 +308,8 @@ nlohmann::json record_json(const EpochRecord& r) {
           {"val_accuracy", r.val_accuracy},
           {"lr", r.lr},
           {"seconds", r.seconds},
-          {"images_per_second", r.images_per_second}};
+          {"images_per_second", r.images_per_second},
+          {"val_per_class_accuracy", r.val_per_class_accuracy}};
 }
 
 EpochRecord record_from_json(const nlohmann::json& j) {
@@ -321,6 +322,7 @@ EpochRecord record_from_json(const nlohmann::json& j) {
   r.lr = j.at("lr");
   r.seconds = j.at("seconds");
   r.images_per_second = j.at("images_per_second");
+  r.val_per_class_accuracy = j.value("val_per_class_accuracy", std::vector<double>{});
   return r;
 }
 
@@ -528,6 +530,8 @@ TrainResult train(const TrainConfig& config_in) {
       const Metrics m = evaluate(*net, *data.val, device, 500);
       r.val_loss = m.loss / std::max<int64_t>(m.count, 1);
       r.val_accuracy = static_cast<double>(m.correct) / std::max<int64_t>(m.count, 1);
+      for (size_t k = 0; k < m.per_class_count.size(); ++k)
+        r.val_per_class_accuracy.push_back(m.per_class_count[k] ? double(m.per_class_correct[k]) / m.per_class_count[k] : 0.0);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     history.push_back(r);

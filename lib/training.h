@@ -60,6 +60,7 @@ struct EpochRecord {
   int epoch = 0;
   double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0, seconds = 0,
          images_per_second = 0;
+  std::vector<double> val_per_class_accuracy;  // index = class
 };
 
 struct TrainResult {
