@@ -247,6 +247,7 @@ TEST_CASE("Renderings: RdBu_r from ColorBrewer's control points, numpy's percent
   map[3 * 5 + 4] = -2.0f;  // centred on pixel (24, 32)
   heatmaps::RenderOptions o;
   o.colorbar = false;
+  o.min_height = 0;  // native size
   const auto fig = heatmaps::render_figure(nullptr, img, {map.data()}, 4, 5, 8, 1.0, o);
   REQUIRE(fig.width == 40);
   REQUIRE(fig.height == 30);
@@ -259,6 +260,17 @@ TEST_CASE("Renderings: RdBu_r from ColorBrewer's control points, numpy's percent
   CHECK(px(3, 16) == cm.lut[128]);  // row 3 is nearer to row 0
   CHECK(px(29, 39) == cm.lut[0]);   // the last entry covers the bottom-right corner
   CHECK(px(0, 0) == cm.lut[128]);
+  // Small images are enlarged by an integer factor (30 px -> 4x = 120 >= 100), pixels as blocks:
+  // enlarged pixel (y, x) shows what native pixel (y / 4, x / 4) shows.
+  o.min_height = 100;
+  const auto big = heatmaps::render_figure(nullptr, img, {map.data()}, 4, 5, 8, 1.0, o);
+  REQUIRE(big.height == 120);
+  REQUIRE(big.width == 160);
+  for (int y = 0; y < 120; y += 3)
+    for (int x = 0; x < 160; x += 5) {
+      const size_t at = (static_cast<size_t>(y) * big.width + x) * 3;
+      REQUIRE(std::array<std::uint8_t, 3>{big.rgb[at], big.rgb[at + 1], big.rgb[at + 2]} == px(y / 4, x / 4));
+    }
   // Same input, same bytes; with edges, colour bar and the image panel too.
   o.colorbar = true;
   o.edges = true;
