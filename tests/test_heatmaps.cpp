@@ -385,3 +385,48 @@ TEST_CASE("bagnet-heatmap: unknown classes are usage errors with near matches; b
   }
   fs::remove_all(d);
 }
+
+TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-heatmap's maps", "[heatmaps][cli]") {
+  const fs::path d = scratch_dir("patches");
+  const std::string weights = " --model bagnet9 --weights " + fixture("bagnet9.pt");
+  const std::string images = std::string(FIXTURE_DIR) + "/images";
+  // The maps, by the other tool.
+  auto r = run_heatmap(weights + " --stride 8 --class 5 --no-png -o " + (d / "maps").string() + " " + images);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights + " --class 5 --top 6 --per-image 2 -o " +
+                  d.string() + " " + images);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto doc = nlohmann::json::parse(read_bytes(d / "patches_5.json"));
+  REQUIRE(doc["patches"].size() == 6);
+  // Expected by hand: every image's two largest map entries, then the six largest of those.
+  std::vector<std::pair<float, std::string>> candidates;
+  for (const auto& entry : fs::directory_iterator(d / "maps")) {
+    if (entry.path().extension() != ".npy") continue;
+    auto npy = heatmaps::read_npy(entry.path().string());
+    std::vector<float> v = npy.data;
+    std::sort(v.rbegin(), v.rend());
+    for (int k = 0; k < 2; ++k) candidates.emplace_back(v[k], entry.path().stem().string());
+  }
+  std::sort(candidates.rbegin(), candidates.rend());
+  for (size_t k = 0; k < 6; ++k) {
+    INFO("rank " << k + 1);
+    const auto& p = doc["patches"][k];
+    CHECK(p["logit"].get<float>() == Approx(candidates[k].first).epsilon(1e-5));
+    CHECK(fs::path(p["image"].get<std::string>()).stem() == candidates[k].second);
+    // Position and map index agree with the stride.
+    CHECK(p["y"].get<int>() == 8 * p["map_index"][0].get<int>());
+    CHECK(p["x"].get<int>() == 8 * p["map_index"][1].get<int>());
+  }
+  // The grid: 6 patches of 9 px enlarged to 72 px, 3 columns x 2 rows, 2 px gaps.
+  const Image grid = load_image((d / "patches_5.png").string());
+  CHECK(grid.width == 3 * 72 + 2 * 2);
+  CHECK(grid.height == 2 * 72 + 2);
+  // An unknown class is a usage error.
+  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights + " --class 'golden retreiver' -o " +
+                  d.string() + " " + images);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("golden retriever") != std::string::npos);
+  fs::remove_all(d);
+}
