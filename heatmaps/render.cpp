@@ -14,30 +14,61 @@ namespace {
 
 using Rgb = std::array<double, 3>;
 
-// matplotlib's LinearSegmentedColormap.from_list(name, colors, N=256): control points at
-// linspace(0, 1, len(colors)), linear interpolation at x_i = i / 255, then uint8 = trunc(255 v).
-Colormap from_list(const std::string& name, const std::vector<Rgb>& colors) {
+// numpy.linspace(0, 1, n): i * (1 / (n - 1)), the last point exactly 1.
+std::vector<double> linspace01(int n) {
+  std::vector<double> v(n);
+  const double step = 1.0 / (n - 1);
+  for (int i = 0; i < n; ++i) v[i] = i * step;
+  v[n - 1] = 1.0;
+  return v;
+}
+
+// matplotlib 3.6's LinearSegmentedColormap._create_lookup_table(N=256) for segment data
+// (x, y) per channel, followed by Colormap.__call__(bytes=True): uint8 = trunc(255 * v).
+// The arithmetic follows matplotlib's order exactly, so the bytes are identical (checked
+// against matplotlib for all four colormaps).
+Colormap lookup_table(const std::string& name, std::vector<double> x, const std::vector<Rgb>& y) {
   Colormap cm;
   cm.name = name;
-  const int n = static_cast<int>(colors.size());
-  for (int i = 0; i < 256; ++i) {
-    const double x = i / 255.0;
-    const double pos = x * (n - 1);
-    const int k = std::min(n - 2, static_cast<int>(std::floor(pos)));
-    const double t = pos - k;
-    for (int c = 0; c < 3; ++c) {
-      const double v = colors[k][c] + t * (colors[k + 1][c] - colors[k][c]);
+  // matplotlib scales both grids by N - 1 before interpolating.
+  std::vector<double> xind = linspace01(256);
+  for (auto& v : xind) v *= 255;
+  for (auto& v : x) v *= 255;
+  const int n = static_cast<int>(x.size());
+  for (int c = 0; c < 3; ++c) {
+    for (int i = 0; i < 256; ++i) {
+      double v;
+      if (i == 0) {
+        v = y[0][c];
+      } else if (i == 255) {
+        v = y[n - 1][c];
+      } else {
+        const int ind = static_cast<int>(std::lower_bound(x.begin(), x.end(), xind[i]) - x.begin());
+        const double distance = (xind[i] - x[ind - 1]) / (x[ind] - x[ind - 1]);
+        v = distance * (y[ind][c] - y[ind - 1][c]) + y[ind - 1][c];
+      }
       cm.lut[i][c] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 1.0) * 255.0);
     }
   }
   return cm;
 }
 
-Colormap reversed(const Colormap& cm, const std::string& name) {
-  Colormap r = cm;
-  r.name = name;
-  std::reverse(r.lut.begin(), r.lut.end());
-  return r;
+// LinearSegmentedColormap.from_list(name, colors): control points at linspace(0, 1, n).
+Colormap from_list(const std::string& name, const std::vector<Rgb>& colors) {
+  return lookup_table(name, linspace01(static_cast<int>(colors.size())), colors);
+}
+
+// Colormap.reversed(): the segment data mirrored, x -> 1 - x, and the table computed anew
+// (not the table reversed: the two differ by one in a few entries).
+Colormap reversed_from_list(const std::string& name, const std::vector<Rgb>& colors) {
+  const std::vector<double> x = linspace01(static_cast<int>(colors.size()));
+  std::vector<double> xr;
+  std::vector<Rgb> yr;
+  for (int k = static_cast<int>(colors.size()) - 1; k >= 0; --k) {
+    xr.push_back(1.0 - x[k]);
+    yr.push_back(colors[k]);
+  }
+  return lookup_table(name, xr, yr);
 }
 
 Rgb hex(unsigned v) { return {((v >> 16) & 255) / 255.0, ((v >> 8) & 255) / 255.0, (v & 255) / 255.0}; }
@@ -47,11 +78,11 @@ const std::map<std::string, Colormap>& colormaps() {
     std::map<std::string, Colormap> m;
     // ColorBrewer's 11-class RdBu (Brewer, colorbrewer2.org), the control points of
     // matplotlib's RdBu (_cm.py: _RdBu_data).
-    const auto rdbu = from_list(
-        "RdBu", {hex(0x67001f), hex(0xb2182b), hex(0xd6604d), hex(0xf4a582), hex(0xfddbc7), hex(0xf7f7f7),
-                 hex(0xd1e5f0), hex(0x92c5de), hex(0x4393c3), hex(0x2166ac), hex(0x053061)});
-    m.emplace("RdBu", rdbu);
-    m.emplace("RdBu_r", reversed(rdbu, "RdBu_r"));
+    const std::vector<Rgb> rdbu = {hex(0x67001f), hex(0xb2182b), hex(0xd6604d), hex(0xf4a582),
+                                   hex(0xfddbc7), hex(0xf7f7f7), hex(0xd1e5f0), hex(0x92c5de),
+                                   hex(0x4393c3), hex(0x2166ac), hex(0x053061)};
+    m.emplace("RdBu", from_list("RdBu", rdbu));
+    m.emplace("RdBu_r", reversed_from_list("RdBu_r", rdbu));
     m.emplace("bwr", from_list("bwr", {{0, 0, 1}, {1, 1, 1}, {1, 0, 0}}));
     m.emplace("seismic", from_list("seismic", {{0, 0, 0.3}, {0, 0, 1}, {1, 1, 1}, {1, 0, 0}, {0.5, 0, 0}}));
     return m;

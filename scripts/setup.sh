@@ -15,6 +15,7 @@ PACKAGES=(
   zlib1g-dev              # gzipped MNIST/Fashion-MNIST idx files
   libcairo2-dev           # vector figures (SVG/PDF)
   python3-torch python3-torchvision python3-numpy  # test fixtures, parity references (/usr/bin/python3)
+  python3-matplotlib      # the colormaps are checked byte for byte against matplotlib
   dataset-fashion-mnist   # the embedded default model's data
 )
 

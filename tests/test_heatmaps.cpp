@@ -430,3 +430,24 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
   CHECK(r.err.find("golden retriever") != std::string::npos);
   fs::remove_all(d);
 }
+
+TEST_CASE("Colormaps are byte-identical to matplotlib's", "[heatmaps][render][python]") {
+  const fs::path d = scratch_dir("cmap");
+  std::ofstream out(d / "lut.txt");
+  for (const auto& name : heatmaps::colormap_names())
+    for (const auto& e : heatmaps::colormap(name).lut)
+      out << name << " " << int(e[0]) << " " << int(e[1]) << " " << int(e[2]) << "\n";
+  out.close();
+  const std::string script =
+      "import sys, numpy as np, matplotlib\n"
+      "ours = {}\n"
+      "for line in open(sys.argv[1]):\n"
+      "    n, r, g, b = line.split(); ours.setdefault(n, []).append((int(r), int(g), int(b)))\n"
+      "bad = [n for n in ours if (np.array(ours[n]) != matplotlib.colormaps[n](np.arange(256), bytes=True)[:, :3]).any()]\n"
+      "print('differ:', bad, file=sys.stderr); sys.exit(1 if bad else 0)\n";
+  std::ofstream(d / "check.py") << script;
+  const auto r = run_command(std::string(BAGNET_PYTHON) + " " + (d / "check.py").string() + " " + (d / "lut.txt").string());
+  INFO(r.err << "(needs python3-matplotlib, installed by scripts/setup.sh)");
+  CHECK(r.status == 0);
+  fs::remove_all(d);
+}
