@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "lib/classify.h"
+#include "lib/cli.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/provenance.h"
@@ -61,14 +62,10 @@ int main(int argc, char** argv) {
   int threads = 0;
   bool quiet = false;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs")->required();
-  app.add_option("-m,--model", req.model, "Registered model (see bagnet-models)")->capture_default_str();
-  app.add_option("-w,--weights", req.weights,
-                 "Weights file (default: the registry's file in $BAGNET_WEIGHTS or ~/.cache/bagnet)");
+  bagnet::cli::add_model_options(app, req, threads, "Registered model");
   app.add_option("-k,--topk", opt.topk, "Number of classes per image")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  app.add_option("-d,--device", req.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("-t,--threads", threads, "Intra-op threads (0 = all cores)")->capture_default_str();
   app.add_option("-b,--batch-size", opt.batch_size, "Images per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
@@ -76,11 +73,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json", "jsonl"}))
       ->capture_default_str();
   app.add_option("-o,--output", output, "Write results to this file (atomically) instead of stdout");
-  app.add_flag("--no-resize", opt.no_resize,
-               "Feed images at their own size: no resize, no crop (e.g. 224x224 stimuli)");
-  app.add_option("--max-pixels", opt.max_pixels,
-                 "Refuse images with more pixels than this (decompression-bomb guard)")
-      ->capture_default_str();
+  bagnet::cli::add_image_options(app, opt.no_resize, opt.max_pixels);
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 

@@ -14,6 +14,7 @@
 #include "heatmaps/heatmap.h"
 #include "heatmaps/npy.h"
 #include "heatmaps/render.h"
+#include "lib/cli.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/progress.h"
@@ -124,11 +125,7 @@ int main(int argc, char** argv) {
   bool benchmark = false;
   int bench_size = 224, bench_iters = 3, bench_patch_rows = 8;
   app.add_option("inputs", o.inputs, "Image files, directories (recursive) and globs");
-  app.add_option("-m,--model", o.request.model, "Registered BagNet (see bagnet-models)")
-      ->capture_default_str();
-  app.add_option("-w,--weights", o.request.weights, "Weights file (default: the registry's file)");
-  app.add_option("-d,--device", o.request.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("-t,--threads", o.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+  bagnet::cli::add_model_options(app, o.request, o.threads, "Registered BagNet");
   app.add_option("-s,--stride", o.map.stride,
                  "Map stride in pixels: 1 = full resolution, 8 = the network's own map")
       ->check(CLI::IsMember({8, 4, 2, 1}))
@@ -145,9 +142,7 @@ int main(int argc, char** argv) {
   app.add_flag("--all", o.all, "Maps for all classes in the .npy (PNGs only for --class/--top/--targets)");
   app.add_option("--targets", o.targets_csv, "CSV of path,label: a map for each image's target class");
   app.add_option("-o,--output-dir", o.output_dir, "Output directory (mirrors the input tree)");
-  app.add_flag("--no-resize", o.no_resize, "Feed images at their own size: no resize, no crop");
-  app.add_option("--max-pixels", o.max_pixels, "Refuse images with more pixels (decompression-bomb guard)")
-      ->capture_default_str();
+  bagnet::cli::add_image_options(app, o.no_resize, o.max_pixels);
   app.add_flag("--overwrite", o.overwrite,
                "Recompute images whose outputs exist (default: skip them, i.e. resume)");
   app.add_option("--shard", o.shard, "i/n: process only images k with k mod n = i of the sorted list");

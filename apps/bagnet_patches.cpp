@@ -6,6 +6,7 @@
 #include "datasets/loader.h"
 #include "heatmaps/render.h"
 #include "heatmaps/top_patches.h"
+#include "lib/cli.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/progress.h"
@@ -16,7 +17,8 @@ namespace hm = bagnet::heatmaps;
 
 int main(int argc, char** argv) {
   bagnet::set_command_line(argc, argv);
-  CLI::App app{"The most informative patches of a class across images (highest patch logits), as a grid and JSON."};
+  CLI::App app{
+      "The most informative patches of a class across images (highest patch logits), as a grid and JSON."};
   std::vector<std::string> inputs;
   bagnet::ModelRequest req;
   req.model = "bagnet33";
@@ -27,21 +29,20 @@ int main(int argc, char** argv) {
   long long max_pixels = bagnet::kDefaultMaxPixels;
   int threads = 0;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs")->required();
-  app.add_option("-m,--model", req.model, "Registered BagNet")->capture_default_str();
-  app.add_option("-w,--weights", req.weights, "Weights file (default: the registry's file)");
-  app.add_option("-d,--device", req.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("-t,--threads", threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+  bagnet::cli::add_model_options(app, req, threads, "Registered BagNet");
   app.add_option("-c,--class", class_ref, "Class: index, WordNet id or name")->required();
-  app.add_option("-n,--top", opt.count, "Number of patches")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("-n,--top", opt.count, "Number of patches")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   app.add_option("--per-image", opt.per_image, "At most this many patches from one image")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_option("-s,--stride", opt.map.stride, "Patch positions every s pixels (8: the network's own grid)")
       ->check(CLI::IsMember({8, 4, 2, 1}))
       ->capture_default_str();
-  app.add_option("-o,--output-dir", output_dir, "Writes patches_<class>.png and patches_<class>.json here")->required();
-  app.add_flag("--no-resize", no_resize, "Feed images at their own size: no resize, no crop");
-  app.add_option("--max-pixels", max_pixels, "Refuse images with more pixels")->capture_default_str();
+  app.add_option("-o,--output-dir", output_dir, "Writes patches_<class>.png and patches_<class>.json here")
+      ->required();
+  bagnet::cli::add_image_options(app, no_resize, max_pixels);
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 
@@ -84,12 +85,16 @@ int main(int argc, char** argv) {
     nlohmann::json doc = {
         {"provenance", bagnet::provenance_json("bagnet-patches", model.device(), bagnet::runtime_threads())},
         {"model", model.model_json(no_resize)},
-        {"class", {{"index", class_index}, {"name", model.labels().name(class_index)}, {"wnid", model.labels().wnid(class_index)}}},
+        {"class",
+         {{"index", class_index},
+          {"name", model.labels().name(class_index)},
+          {"wnid", model.labels().wnid(class_index)}}},
         {"stride", opt.map.stride},
         {"method", opt.map.method},
         {"per_image", opt.per_image},
         {"images", list.files.size()},
-        {"grid", "row-major in rank order, " + std::to_string(model.patch_size()) + " px patches centred on (y, x) of the preprocessed image"},
+        {"grid", "row-major in rank order, " + std::to_string(model.patch_size()) +
+                     " px patches centred on (y, x) of the preprocessed image"},
         {"patches", nlohmann::json::array()},
         {"failures", failures}};
     for (size_t k = 0; k < patches.size(); ++k)
@@ -101,8 +106,8 @@ int main(int argc, char** argv) {
                                 {"logit", patches[k].logit}});
     if (!patches.empty()) bagnet::atomic_write(stem + ".png", hm::encode_png(hm::patch_grid(patches)));
     bagnet::atomic_write(stem + ".json", doc.dump(2) + "\n");
-    std::cerr << "bagnet-patches: " << patches.size() << " patches from " << list.files.size() << " images -> "
-              << stem << ".{png,json}\n";
+    std::cerr << "bagnet-patches: " << patches.size() << " patches from " << list.files.size()
+              << " images -> " << stem << ".{png,json}\n";
     return failures.empty() ? 0 : 1;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-patches: " << e.what() << "\n";

@@ -24,7 +24,8 @@ FolderDataset read_image_folder(const std::string& root) {
     std::vector<std::string> files;
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec))
-      if (it->is_regular_file() && has_image_extension(it->path().string())) files.push_back(it->path().string());
+      if (it->is_regular_file() && has_image_extension(it->path().string()))
+        files.push_back(it->path().string());
     if (files.empty()) throw Error(dir.string(), "class folder has no images");
     std::sort(files.begin(), files.end());
     for (auto& f : files) {

@@ -43,9 +43,11 @@ uint32_t be32(const uint8_t* p) {
 
 IdxArray read_idx(const std::string& path) {
   const std::vector<uint8_t> bytes = read_all(path);
-  if (bytes.size() < 4) throw Error(path, "too short for an idx file (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < 4)
+    throw Error(path, "too short for an idx file (" + std::to_string(bytes.size()) + " bytes)");
   if (bytes[0] != 0 || bytes[1] != 0) throw Error(path, "wrong magic number: not an idx file");
-  if (bytes[2] != 0x08) throw Error(path, "idx data type 0x" + std::to_string(bytes[2]) + " not supported (only unsigned bytes)");
+  if (bytes[2] != 0x08)
+    throw Error(path, "idx data type 0x" + std::to_string(bytes[2]) + " not supported (only unsigned bytes)");
   const int ndims = bytes[3];
   if (ndims < 1 || ndims > 4) throw Error(path, "idx file with " + std::to_string(ndims) + " dimensions");
   if (bytes.size() < 4 + 4 * static_cast<size_t>(ndims)) throw Error(path, "truncated idx header");
@@ -71,8 +73,8 @@ IdxDataset read_idx_pair(const std::string& images_path, const std::string& labe
   if (images.shape.size() != 3) throw Error(images_path, "expected an N x H x W image array");
   if (labels.shape.size() != 1) throw Error(labels_path, "expected a vector of labels");
   if (images.shape[0] != labels.shape[0])
-    throw Error(labels_path, std::to_string(labels.shape[0]) + " labels for " + std::to_string(images.shape[0]) +
-                                 " images in " + images_path);
+    throw Error(labels_path, std::to_string(labels.shape[0]) + " labels for " +
+                                 std::to_string(images.shape[0]) + " images in " + images_path);
   IdxDataset d;
   d.count = static_cast<int>(images.shape[0]);
   d.height = static_cast<int>(images.shape[1]);

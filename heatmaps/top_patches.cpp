@@ -28,8 +28,9 @@ void TopPatchCollector::add(const std::string& path, const std::vector<float>& c
   std::vector<int> order(n);
   for (int i = 0; i < n; ++i) order[i] = i;
   const int keep = std::min(options_.per_image, n);
-  std::partial_sort(order.begin(), order.begin() + keep, order.end(),
-                    [&](int a, int b) { return map.data[a] > map.data[b] || (map.data[a] == map.data[b] && a < b); });
+  std::partial_sort(order.begin(), order.begin() + keep, order.end(), [&](int a, int b) {
+    return map.data[a] > map.data[b] || (map.data[a] == map.data[b] && a < b);
+  });
   const int channels = static_cast<int>(chw.size() / (static_cast<size_t>(height) * width));
   const int s = options_.map.stride, r = (q_ - 1) / 2;
   for (int k = 0; k < keep; ++k) {
@@ -51,7 +52,8 @@ void TopPatchCollector::add(const std::string& path, const std::vector<float>& c
           const int yy = p.y - r + dy, xx = p.x - r + dx;
           const bool inside = yy >= 0 && yy < height && xx >= 0 && xx < width;
           const float v = inside ? chw[(static_cast<size_t>(ch) * height + yy) * width + xx] : 0.0f;
-          p.pixels.rgb[(static_cast<size_t>(dy) * q_ + dx) * 3 + c] = to_byte(v, prep_.mean[ch], prep_.std[ch]);
+          p.pixels.rgb[(static_cast<size_t>(dy) * q_ + dx) * 3 + c] =
+              to_byte(v, prep_.mean[ch], prep_.std[ch]);
         }
     best_.push_back(std::move(p));
   }

@@ -11,7 +11,7 @@
 namespace bagnet::heatmaps {
 
 struct TopPatch {
-  std::string image;  // path
+  std::string image;     // path
   int row = 0, col = 0;  // map entry
   int y = 0, x = 0;      // patch centre in the preprocessed image
   float logit = 0;
@@ -19,16 +19,17 @@ struct TopPatch {
 };
 
 struct TopPatchOptions {
-  int count = 64;      // patches in all
-  int per_image = 1;   // at most this many from one image (the top entries of its map)
-  MapOptions map;      // stride, method
+  int count = 64;     // patches in all
+  int per_image = 1;  // at most this many from one image (the top entries of its map)
+  MapOptions map;     // stride, method
 };
 
 class TopPatchCollector {
  public:
   TopPatchCollector(int class_index, int patch_size, const Preprocessing& prep, TopPatchOptions options);
   // Adds one image's candidates from its map for the class (1 x rows x cols).
-  void add(const std::string& path, const std::vector<float>& chw, int height, int width, const ClassMaps& map);
+  void add(const std::string& path, const std::vector<float>& chw, int height, int width,
+           const ClassMaps& map);
   // Best first; ties broken by image path then position, so the result does not depend on order.
   std::vector<TopPatch> result() const;
 

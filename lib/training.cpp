@@ -195,8 +195,8 @@ std::shared_ptr<NetworkImpl> make_network(const TrainConfig& c, int64_t in_chann
 
 // Random crop with zero padding (in pixel space, i.e. -mean/std after normalisation) and
 // horizontal flip, as torchvision's RandomCrop(size, padding) and RandomHorizontalFlip.
-void augment(float* img, int64_t c, int64_t h, int64_t w, int pad, bool flip, const std::vector<float>& pad_value,
-             std::mt19937_64& rng, std::vector<float>& scratch) {
+void augment(float* img, int64_t c, int64_t h, int64_t w, int pad, bool flip,
+             const std::vector<float>& pad_value, std::mt19937_64& rng, std::vector<float>& scratch) {
   const bool do_flip = flip && std::uniform_int_distribution<int>(0, 1)(rng) == 1;
   int dy = 0, dx = 0;
   if (pad > 0) {
@@ -295,8 +295,10 @@ void recompute_batchnorm(NetworkImpl& net, const Source& src, int64_t count, c10
 
 TensorList model_tensors(NetworkImpl& net) {
   TensorList out;
-  for (const auto& p : net.named_parameters(true)) out.emplace_back(p.key(), p.value().detach().cpu().contiguous());
-  for (const auto& b : net.named_buffers(true)) out.emplace_back(b.key(), b.value().detach().cpu().contiguous());
+  for (const auto& p : net.named_parameters(true))
+    out.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+  for (const auto& b : net.named_buffers(true))
+    out.emplace_back(b.key(), b.value().detach().cpu().contiguous());
   return out;
 }
 
@@ -377,18 +379,22 @@ nlohmann::json train_config_json(const TrainConfig& c) {
 TrainResult train(const TrainConfig& config_in) {
   TrainConfig c = config_in;
   if (c.output_dir.empty()) throw Error("--output-dir", "required");
-  if (c.epochs < 0 || c.batch_size <= 0 || c.lr <= 0) throw Error("bagnet-train", "epochs, batch size and lr must be positive");
+  if (c.epochs < 0 || c.batch_size <= 0 || c.lr <= 0)
+    throw Error("bagnet-train", "epochs, batch size and lr must be positive");
   // --epochs 0: no training steps; the --init weights are (with --precise-bn) recalibrated,
   // evaluated and saved like an epoch's result.
   const bool calibrate_only = c.epochs == 0;
-  if (calibrate_only && c.init.empty()) throw Error("--epochs 0", "needs --init (a checkpoint to evaluate or recalibrate)");
-  if (c.optimizer != "sgd" && c.optimizer != "adamw") throw Error("--optimizer " + c.optimizer, "use sgd or adamw");
+  if (calibrate_only && c.init.empty())
+    throw Error("--epochs 0", "needs --init (a checkpoint to evaluate or recalibrate)");
+  if (c.optimizer != "sgd" && c.optimizer != "adamw")
+    throw Error("--optimizer " + c.optimizer, "use sgd or adamw");
   if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "constant")
     throw Error("--schedule " + c.schedule, "use cosine, step or constant");
   const c10::Device device = resolve_device(c.device);
 
   const fs::path out(c.output_dir);
-  const fs::path state_path = out / "state.json", ckpt_path = out / "checkpoint.pt", opt_path = out / "optimizer.pt";
+  const fs::path state_path = out / "state.json", ckpt_path = out / "checkpoint.pt",
+                 opt_path = out / "optimizer.pt";
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) throw Error(c.output_dir, "cannot create the output directory: " + ec.message());
@@ -397,7 +403,8 @@ TrainResult train(const TrainConfig& config_in) {
   nlohmann::json state;
   if (fs::exists(state_path)) {
     if (!c.resume)
-      throw Error(c.output_dir, "holds a training run (state.json); pass --resume to continue it or use another directory");
+      throw Error(c.output_dir,
+                  "holds a training run (state.json); pass --resume to continue it or use another directory");
     std::ifstream in(state_path);
     try {
       in >> state;
@@ -445,8 +452,8 @@ TrainResult train(const TrainConfig& config_in) {
     opt = std::make_unique<torch::optim::SGD>(
         net->parameters(), torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
   } else {
-    opt = std::make_unique<torch::optim::AdamW>(net->parameters(),
-                                                torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
+    opt = std::make_unique<torch::optim::AdamW>(
+        net->parameters(), torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
   }
 
   TrainResult result;
@@ -481,7 +488,8 @@ TrainResult train(const TrainConfig& config_in) {
     const auto t0 = std::chrono::steady_clock::now();
     // Each epoch's shuffle and augmentation come from (seed, epoch) alone, so a resumed run
     // draws exactly what an uninterrupted one would.
-    std::seed_seq seq{static_cast<uint32_t>(c.seed), static_cast<uint32_t>(c.seed >> 32), static_cast<uint32_t>(epoch)};
+    std::seed_seq seq{static_cast<uint32_t>(c.seed), static_cast<uint32_t>(c.seed >> 32),
+                      static_cast<uint32_t>(epoch)};
     std::mt19937_64 rng(seq);
     std::vector<int64_t> order(n);
     std::iota(order.begin(), order.end(), 0);
@@ -531,7 +539,8 @@ TrainResult train(const TrainConfig& config_in) {
       r.val_loss = m.loss / std::max<int64_t>(m.count, 1);
       r.val_accuracy = static_cast<double>(m.correct) / std::max<int64_t>(m.count, 1);
       for (size_t k = 0; k < m.per_class_count.size(); ++k)
-        r.val_per_class_accuracy.push_back(m.per_class_count[k] ? double(m.per_class_correct[k]) / m.per_class_count[k] : 0.0);
+        r.val_per_class_accuracy.push_back(
+            m.per_class_count[k] ? double(m.per_class_correct[k]) / m.per_class_count[k] : 0.0);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     history.push_back(r);
@@ -567,8 +576,8 @@ TrainResult train(const TrainConfig& config_in) {
   return result;
 }
 
-EvalResult evaluate_idx(const std::string& model, const std::string& weights, const std::string& idx_dir, int limit,
-                        const std::string& device, int batch_size) {
+EvalResult evaluate_idx(const std::string& model, const std::string& weights, const std::string& idx_dir,
+                        int limit, const std::string& device, int batch_size) {
   const ModelSpec& spec = find_model(model);
   LoadedModel m = load_model(spec, weights, resolve_device(device));
   IdxSource src(read_mnist_dir(idx_dir, "test"), limit);

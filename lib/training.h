@@ -25,11 +25,11 @@ struct TrainConfig {
   bool new_head = false;  // re-initialise fc (e.g. for another class count)
 
   // Data: an MNIST-style idx directory, or ImageNet-style class folders.
-  std::string data;       // directory
-  std::string val_data;   // folders: held-out directory ("" = none); idx: the t10k files of `data`
-  int image_size = 0;     // folders: resize shorter side + centre crop to this; idx: native size
+  std::string data;              // directory
+  std::string val_data;          // folders: held-out directory ("" = none); idx: the t10k files of `data`
+  int image_size = 0;            // folders: resize shorter side + centre crop to this; idx: native size
   std::vector<float> mean, std;  // normalisation (default: from the data's mean/std of the first 10k images)
-  int limit_train = 0;    // use only the first N training images (0 = all); for quick runs and tests
+  int limit_train = 0;           // use only the first N training images (0 = all); for quick runs and tests
   int limit_val = 0;
 
   // Optimisation.

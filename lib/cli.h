@@ -1,0 +1,28 @@
+#pragma once
+// Command-line options shared by the tools (CLI11), so that every tool spells them alike.
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "lib/classify.h"
+
+namespace bagnet::cli {
+
+// --model, --weights, --device, --threads.
+inline void add_model_options(CLI::App& app, ModelRequest& request, int& threads, const std::string& what) {
+  app.add_option("-m,--model", request.model, what + " (see bagnet-models)")->capture_default_str();
+  app.add_option("-w,--weights", request.weights,
+                 "Weights file (default: the registry's file in $BAGNET_WEIGHTS or ~/.cache/bagnet)");
+  app.add_option("-d,--device", request.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("-t,--threads", threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+}
+
+// --no-resize, --max-pixels.
+inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pixels) {
+  app.add_flag("--no-resize", no_resize,
+               "Feed images at their own size: no resize, no crop (e.g. 224x224 stimuli)");
+  app.add_option("--max-pixels", max_pixels,
+                 "Refuse images with more pixels than this (decompression-bomb guard)")
+      ->capture_default_str();
+}
+
+}  // namespace bagnet::cli
