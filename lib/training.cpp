@@ -33,6 +33,18 @@ class Source {
   virtual ~Source() = default;
   virtual void fill(const std::vector<int64_t>& indices, float* out) const = 0;
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  // [n, C, H, W] normalised images and [n] labels for these indices.
+  torch::Tensor images(const std::vector<int64_t>& indices) const {
+    auto x = torch::empty({static_cast<int64_t>(indices.size()), channels, height, width});
+    fill(indices, x.data_ptr<float>());
+    return x;
+  }
+  torch::Tensor label_tensor(const std::vector<int64_t>& indices) const {
+    auto y = torch::empty({static_cast<int64_t>(indices.size())}, torch::kInt64);
+    int64_t* p = y.data_ptr<int64_t>();
+    for (size_t i = 0; i < indices.size(); ++i) p[i] = labels[indices[i]];
+    return y;
+  }
   int64_t channels = 1, height = 0, width = 0;
   int64_t num_classes = 0;
   std::vector<int64_t> labels;
@@ -241,21 +253,18 @@ Metrics evaluate(NetworkImpl& net, const Source& src, c10::Device device, int64_
   Metrics m;
   m.per_class_count.assign(src.num_classes, 0);
   m.per_class_correct.assign(src.num_classes, 0);
-  const int64_t item = src.channels * src.height * src.width;
   for (int64_t start = 0; start < src.size(); start += batch_size) {
     const int64_t n = std::min(batch_size, src.size() - start);
     std::vector<int64_t> idx(n);
     std::iota(idx.begin(), idx.end(), start);
-    auto x = torch::empty({n, src.channels, src.height, src.width});
-    src.fill(idx, x.data_ptr<float>());
-    (void)item;
-    auto y = torch::from_blob(const_cast<int64_t*>(src.labels.data() + start), {n}, torch::kInt64).clone();
-    auto logits = net.forward(x.to(device)).to(torch::kCPU);
+    auto y = src.label_tensor(idx);
+    auto logits = net.forward(src.images(idx).to(device)).to(torch::kCPU);
     m.loss += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    auto pred = logits.argmax(1);
+    const auto pred = logits.argmax(1);
+    const auto pa = pred.accessor<int64_t, 1>();
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t label = y[i].item<int64_t>();
-      const bool ok = pred[i].item<int64_t>() == label;
+      const int64_t label = src.labels[idx[i]];
+      const bool ok = pa[i] == label;
       m.correct += ok;
       if (label >= 0 && label < src.num_classes) {
         m.per_class_count[label]++;
@@ -285,9 +294,7 @@ void recompute_batchnorm(NetworkImpl& net, const Source& src, int64_t count, c10
     const int64_t n = std::min(batch_size, count - start);
     std::vector<int64_t> idx(n);
     std::iota(idx.begin(), idx.end(), start);
-    auto x = torch::empty({n, src.channels, src.height, src.width});
-    src.fill(idx, x.data_ptr<float>());
-    net.forward(x.to(device));
+    net.forward(src.images(idx).to(device));
   }
   for (auto& [bn, momentum] : bns) bn->options.momentum(momentum);
   net.eval();
@@ -504,14 +511,12 @@ TrainResult train(const TrainConfig& config_in) {
     for (int64_t s = 0; s < (calibrate_only ? 0 : steps); ++s) {
       const int64_t b0 = s * c.batch_size, bn = std::min<int64_t>(c.batch_size, n - b0);
       std::vector<int64_t> idx(order.begin() + b0, order.begin() + b0 + bn);
-      auto x = torch::empty({bn, train_src.channels, train_src.height, train_src.width});
+      auto x = train_src.images(idx);
       float* px = x.data_ptr<float>();
-      train_src.fill(idx, px);
       for (int64_t i = 0; i < bn; ++i)
         augment(px + i * item, train_src.channels, train_src.height, train_src.width, c.crop_padding, c.flip,
                 pad_value, rng, scratch);
-      auto y = torch::empty({bn}, torch::kInt64);
-      for (int64_t i = 0; i < bn; ++i) y[i] = train_src.labels[idx[i]];
+      auto y = train_src.label_tensor(idx);
 
       lr = learning_rate(c, epoch, s, steps);
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
