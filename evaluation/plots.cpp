@@ -1,0 +1,2 @@
+#include "evaluation/plots.h"
+// Placeholder: being written (cairo figures).
