@@ -25,10 +25,19 @@ LoadedImage load_and_preprocess(const std::string& path, const Preprocessing& pr
 
 ImageLoader::ImageLoader(std::vector<std::string> files, Preprocessing prep, long long max_pixels,
                          int workers, size_t lookahead)
-    : files_(std::move(files)),
-      prep_(std::move(prep)),
-      max_pixels_(max_pixels),
-      lookahead_(std::max<size_t>(lookahead, 1)) {
+    : count_(files.size()), lookahead_(std::max<size_t>(lookahead, 1)) {
+  load_ = [files = std::move(files), prep = std::move(prep), max_pixels](size_t i) {
+    return load_and_preprocess(files[i], prep, max_pixels);
+  };
+  start(workers);
+}
+
+ImageLoader::ImageLoader(size_t count, LoadFunction load, int workers, size_t lookahead)
+    : count_(count), load_(std::move(load)), lookahead_(std::max<size_t>(lookahead, 1)) {
+  start(workers);
+}
+
+void ImageLoader::start(int workers) {
   workers = std::max(1, workers);
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
 }
@@ -50,12 +59,17 @@ void ImageLoader::work() {
       std::unique_lock<std::mutex> lock(mutex_);
       // Claim only within the lookahead window, so memory stays bounded.
       space_.wait(lock, [&] {
-        return stop_ || next_to_claim_ >= files_.size() || next_to_claim_ < next_to_return_ + lookahead_;
+        return stop_ || next_to_claim_ >= count_ || next_to_claim_ < next_to_return_ + lookahead_;
       });
-      if (stop_ || next_to_claim_ >= files_.size()) return;
+      if (stop_ || next_to_claim_ >= count_) return;
       i = next_to_claim_++;
     }
-    LoadedImage item = load_and_preprocess(files_[i], prep_, max_pixels_);
+    LoadedImage item;
+    try {
+      item = load_(i);
+    } catch (const std::exception& e) {  // a loader must not take the run down
+      item.error = e.what();
+    }
     item.index = i;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -67,7 +81,7 @@ void ImageLoader::work() {
 
 bool ImageLoader::next(LoadedImage& out) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (next_to_return_ >= files_.size()) return false;
+  if (next_to_return_ >= count_) return false;
   ready_.wait(lock, [&] { return done_.count(next_to_return_) > 0; });
   auto node = done_.extract(next_to_return_);
   out = std::move(node.mapped());

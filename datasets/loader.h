@@ -23,23 +23,30 @@ struct LoadedImage {
   std::vector<float> chw;  // normalised CHW float32
 };
 
+// Produces item i of a dataset (decoded, preprocessed); errors go into LoadedImage::error.
+// Called concurrently from worker threads, so it must be thread-safe.
+using LoadFunction = std::function<LoadedImage(size_t)>;
+
 class ImageLoader {
  public:
+  // Image files, decoded and preprocessed with `prep`.
   ImageLoader(std::vector<std::string> files, Preprocessing prep, long long max_pixels, int workers,
               size_t lookahead = 64);
+  // Any `count` items (e.g. images inside an idx file, or a subset of a dataset).
+  ImageLoader(size_t count, LoadFunction load, int workers, size_t lookahead = 64);
   ~ImageLoader();
   ImageLoader(const ImageLoader&) = delete;
   ImageLoader& operator=(const ImageLoader&) = delete;
 
   // Next image in input order; false when all have been returned.
   bool next(LoadedImage& out);
-  size_t size() const { return files_.size(); }
+  size_t size() const { return count_; }
 
  private:
+  void start(int workers);
   void work();
-  std::vector<std::string> files_;
-  Preprocessing prep_;
-  long long max_pixels_;
+  size_t count_;
+  LoadFunction load_;
   size_t lookahead_;
   std::mutex mutex_;
   std::condition_variable ready_, space_;

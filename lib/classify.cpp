@@ -33,9 +33,24 @@ Preprocessing Classifier::preprocessing(bool no_resize) const {
   return effective_preprocessing(impl_->model.spec, no_resize);
 }
 
-nlohmann::json Classifier::model_json(bool no_resize) const { return bagnet::model_json(impl_->model, no_resize); }
+nlohmann::json Classifier::model_json(bool no_resize) const {
+  return bagnet::model_json(impl_->model, no_resize);
+}
+
+int Classifier::num_classes() const { return impl_->model.spec.num_classes; }
+int Classifier::in_channels() const { return impl_->model.spec.in_channels; }
 
 std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& files,
+                                              const ClassifyOptions& opt,
+                                              const std::function<void(const ImageResult&)>& on_result) {
+  const Preprocessing prep = preprocessing(opt.no_resize);
+  const long long max_pixels = opt.max_pixels;
+  return classify(
+      files.size(), [&](size_t i) { return load_and_preprocess(files[i], prep, max_pixels); }, opt,
+      on_result);
+}
+
+std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& load,
                                               const ClassifyOptions& opt,
                                               const std::function<void(const ImageResult&)>& on_result) {
   torch::NoGradGuard no_grad;
@@ -46,11 +61,11 @@ std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& fi
   // Decoding is cheap next to a forward pass on CPU; two workers keep the network fed
   // without taking its cores.
   const int workers = opt.workers > 0 ? opt.workers : 2;
-  ImageLoader loader(files, preprocessing(opt.no_resize), opt.max_pixels, workers,
-                     static_cast<size_t>(batch_size) * 4);
-  Progress progress("classify", files.size(), opt.progress && files.size() > 1);
+  ImageLoader loader(count, load, workers, static_cast<size_t>(batch_size) * 4);
+  Progress progress(opt.progress_label, count, opt.progress && count > 1);
+  auto group = [&](size_t index) -> size_t { return opt.batch_group ? opt.batch_group(index) : 0; };
 
-  std::vector<ImageResult> results(files.size());
+  std::vector<ImageResult> results(count);
   std::vector<LoadedImage> batch;
   auto finish = [&](const ImageResult& r, size_t index) {
     results[index] = r;
@@ -65,11 +80,16 @@ std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& fi
     for (int64_t i = 0; i < n; ++i)
       std::copy(batch[i].chw.begin(), batch[i].chw.end(), input[i].data_ptr<float>());
     auto logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
-    auto probs = torch::softmax(logits, 1);
+    auto probs = torch::softmax(logits, 1).contiguous();
     auto [top_p, top_i] = probs.topk(topk, 1);
     for (int64_t i = 0; i < n; ++i) {
       ImageResult r;
+      r.index = batch[i].index;
       r.path = batch[i].path;
+      if (opt.keep_probabilities) {
+        const float* p = probs[i].data_ptr<float>();
+        r.probabilities.assign(p, p + probs.size(1));
+      }
       r.conversion = batch[i].conversion;
       r.height = static_cast<int>(h);
       r.width = static_cast<int>(w);
@@ -95,13 +115,16 @@ std::vector<ImageResult> Classifier::classify(const std::vector<std::string>& fi
     if (!item.error.empty()) {
       run_batch();  // keep results in input order
       ImageResult r;
+      r.index = item.index;
       r.path = item.path;
       r.error = item.error;
       finish(r, item.index);
       continue;
     }
     // A batch holds images of one size (with --no-resize sizes may differ).
-    if (!batch.empty() && (item.height != batch[0].height || item.width != batch[0].width)) run_batch();
+    if (!batch.empty() && (item.height != batch[0].height || item.width != batch[0].width ||
+                           group(item.index) != group(batch[0].index)))
+      run_batch();
     batch.push_back(std::move(item));
     if (static_cast<int>(batch.size()) == batch_size) run_batch();
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/loader.h"
 #include "lib/image.h"
 
 namespace bagnet {
@@ -20,11 +21,13 @@ struct Prediction {
 };
 
 struct ImageResult {
+  size_t index = 0;  // position in the input
   std::string path;
   std::string error;          // non-empty: the image was not classified, and why
   std::string conversion;     // what decoding did (grayscale, alpha dropped, ...)
   int height = 0, width = 0;  // network input size
   std::vector<Prediction> top;
+  std::vector<float> probabilities;  // all classes, only with ClassifyOptions::keep_probabilities
   bool ok() const { return error.empty(); }
 };
 
@@ -35,6 +38,12 @@ struct ClassifyOptions {
   long long max_pixels = kDefaultMaxPixels;
   int workers = 0;  // decoding threads; 0 = automatic
   bool progress = true;
+  std::string progress_label = "classify";
+  bool keep_probabilities = false;  // fill ImageResult::probabilities
+  // Items whose group ids differ never share a batch. Groups fixed by dataset position (e.g.
+  // position / batch_size) make every result independent of where a run was resumed, since a
+  // batch's composition can change the last bits of a convolution's output.
+  std::function<size_t(size_t)> batch_group;
 };
 
 struct ModelRequest {
@@ -58,6 +67,11 @@ class Classifier {
   // Results in input order; `on_result` is called as each finishes (for streaming output).
   std::vector<ImageResult> classify(const std::vector<std::string>& files, const ClassifyOptions& options,
                                     const std::function<void(const ImageResult&)>& on_result = {});
+  // `count` items from `load` (called on worker threads), preprocessed by the caller.
+  std::vector<ImageResult> classify(size_t count, const LoadFunction& load, const ClassifyOptions& options,
+                                    const std::function<void(const ImageResult&)>& on_result = {});
+  int num_classes() const;
+  int in_channels() const;
 
  private:
   struct Impl;
