@@ -1,0 +1,142 @@
+// bagnet-shape-bias: texture vs shape decisions on the cue-conflict stimuli of Geirhos et al.
+// (ICLR 2019) for a model (run here) and for any model-vs-human CSVs (human observers, other
+// models), with accuracy on the edge and silhouette sets, a JSON/text report and the paper's figure.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "datasets/eval_dataset.h"
+#include "evaluation/evaluate.h"
+#include "evaluation/shape_bias_report.h"
+#include "lib/cli.h"
+#include "lib/error.h"
+#include "lib/provenance.h"
+#include "lib/runtime.h"
+#include "networks/registry.h"
+
+namespace ev = bagnet::evaluation;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  bagnet::set_command_line(argc, argv);
+  CLI::App app{
+      "Shape bias on cue-conflict stimuli (Geirhos et al., ICLR 2019): run a model and/or analyse\n"
+      "model-vs-human CSVs; report (JSON, text) and figure (SVG, PDF, PNG)."};
+  bagnet::ModelRequest req;
+  req.model = "bagnet33";
+  ev::EvalOptions opt;
+  opt.tool = "bagnet-shape-bias";
+  opt.classify.batch_size = 16;
+  opt.classify.no_resize = true;  // the stimuli are 224x224 and are fed as they are
+  std::string stimuli, edges, silhouettes, output_dir, mapping_path, aggregation = "mean", format = "text";
+  std::vector<std::string> csvs;
+  int threads = 0;
+  bool quiet = false, no_figure = false, no_extra = false;
+  bagnet::cli::add_model_options(app, req, threads, "Registered model (used with --stimuli)");
+  app.add_option("--stimuli", stimuli, "Cue-conflict stimuli: DIR/<shape>/<shape><i>-<texture><j>.png");
+  app.add_option("--edges", edges, "Edge stimuli (category folders; default: 'edges' beside --stimuli)");
+  app.add_option("--silhouettes", silhouettes,
+                 "Filled-silhouette stimuli (default: 'filled-silhouettes' beside --stimuli)");
+  app.add_flag("--cue-conflict-only", no_extra, "Skip the edge and silhouette accuracies");
+  app.add_option("--from-csv", csvs,
+                 "model-vs-human cue-conflict CSVs to analyse (human observers, other models)");
+  app.add_option("-o,--output-dir", output_dir, "Output directory")->required();
+  app.add_option("--mapping", mapping_path, "Category mapping JSON (default: configs/sixteen_class.json)");
+  app.add_option("--aggregation", aggregation, "Category score from class probabilities: mean, sum or max")
+      ->capture_default_str();
+  app.add_option("-b,--batch-size", opt.classify.batch_size, "Images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_flag("--overwrite", opt.overwrite,
+               "Discard earlier results in the output directory instead of resuming");
+  app.add_flag("--no-figure", no_figure, "Do not draw the figure");
+  app.add_option("-f,--format", format, "Report on stdout: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", quiet, "No progress bar");
+  CLI11_PARSE(app, argc, argv);
+
+  bagnet::init_runtime(threads);
+  opt.classify.progress = !quiet;
+  try {
+    if (stimuli.empty() && csvs.empty())
+      throw bagnet::Error("bagnet-shape-bias",
+                          "nothing to analyse: give --stimuli (with --model) and/or --from-csv");
+    opt.aggregation = ev::parse_aggregation(aggregation);
+    ev::CategoryMapping storage;
+    const ev::CategoryMapping* mapping = mapping_path.empty() ? &ev::sixteen_class_mapping() : nullptr;
+    if (!mapping_path.empty()) {
+      storage = ev::load_category_mapping(mapping_path);
+      mapping = &storage;
+    }
+    const auto& categories = mapping->categories;
+    std::vector<ev::ShapeBiasEntry> observers;
+    std::vector<ev::ShapeBiasEntry> entries = ev::entries_from_csv(csvs, categories, observers);
+    nlohmann::json runs = nlohmann::json::object();
+    std::string device;
+    if (!stimuli.empty()) {
+      const bagnet::ModelSpec& spec = bagnet::find_model(req.model);
+      if (spec.num_classes != mapping->num_classes)
+        throw bagnet::Error(mapping->path, "the mapping is for " + std::to_string(mapping->num_classes) +
+                                               " classes; " + spec.name + " has " +
+                                               std::to_string(spec.num_classes));
+      const bagnet::Labels& labels = bagnet::load_labels(spec.labels);
+      bagnet::Classifier classifier(req);
+      device = classifier.device();
+      std::cerr << "bagnet-shape-bias: " << spec.name << " on " << device << ", " << bagnet::runtime_threads()
+                << " threads\n";
+      auto run = [&](const std::string& dir, const std::string& kind, const std::string& name) {
+        bagnet::DatasetOptions d;
+        d.kind = kind;
+        d.name = name;
+        const auto dataset = bagnet::open_eval_dataset(dir, d, labels, categories);
+        auto out = ev::run_evaluation(classifier, spec.name, dataset, mapping, opt,
+                                      (fs::path(output_dir) / spec.name / name).string());
+        for (const auto& f : out.files) std::cerr << "wrote " << f << "\n";
+        runs[name] = out.summary;
+        return out;
+      };
+      auto cue = run(stimuli, "cue-conflict", "cue-conflict");
+      ev::ShapeBiasEntry entry = ev::entry_from_run(spec.name, cue.records, categories);
+      entry.sources.push_back(stimuli);
+      entry.extra["model"] = cue.summary["model"];
+      entry.extra["cue_conflict_accuracy"] = cue.summary["accuracy"];
+      if (!no_extra) {
+        const fs::path parent = fs::path(stimuli).lexically_normal().parent_path();
+        for (auto [dir, name, fallback] : {std::tuple{edges, "edge", "edges"},
+                                           std::tuple{silhouettes, "silhouette", "filled-silhouettes"}}) {
+          if (dir.empty() && fs::is_directory(parent / fallback)) dir = (parent / fallback).string();
+          if (dir.empty()) {
+            std::cerr << "bagnet-shape-bias: no " << name << " stimuli (give --" << fallback
+                      << " DIR); skipping its accuracy\n";
+            continue;
+          }
+          entry.extra[std::string(name) + "_accuracy"] =
+              run(dir, "category-folders", name).summary["accuracy"];
+          entry.sources.push_back(dir);
+        }
+      }
+      entries.push_back(std::move(entry));
+    }
+    nlohmann::json report = ev::report_json(entries, observers, categories);
+    report["mapping"] = {{"name", mapping->name}, {"aggregation", ev::to_string(opt.aggregation)}};
+    report["runs"] = runs;
+    fs::create_directories(output_dir);
+    std::vector<std::string> files;
+    if (!no_figure) files = ev::write_shape_bias_figures(output_dir, entries, categories);
+    report["figures"] = files;
+    report["provenance"] = bagnet::provenance_json("bagnet-shape-bias", device, bagnet::runtime_threads());
+    const auto report_path = (fs::path(output_dir) / "shape_bias.json").string();
+    bagnet::atomic_write(report_path, report.dump(2) + "\n");
+    files.insert(files.begin(), report_path);
+    for (const auto& f : files) std::cerr << "wrote " << f << "\n";
+    std::cout << (format == "json" ? report.dump(2) + "\n" : ev::report_text(entries, observers));
+    return 0;
+  } catch (const bagnet::Error& e) {
+    std::cerr << "bagnet-shape-bias: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "bagnet-shape-bias: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
