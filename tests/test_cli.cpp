@@ -8,55 +8,18 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tool_helpers.h"
+
 namespace fs = std::filesystem;
+using namespace bagnet::test;
 
 namespace {
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs a tool from the build directory; stdout and stderr captured separately.
-Run run_tool(const std::string& args) {
-  static int counter = 0;
-  const fs::path err = fs::temp_directory_path() /
-                       ("bagnet_cli_err_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-  const std::string cmd = std::string(BAGNET_BIN_DIR) + "/" + args + " 2>" + err.string();
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = read_file(err);
-  fs::remove(err);
-  return r;
-}
 
 std::string fixture(const std::string& name) {
   const std::string path = std::string(FIXTURE_DIR) + "/" + name;
   if (!fs::exists(path)) FAIL("fixture " << path << " is missing (make_fixtures runs first under ctest)");
   return path;
 }
-
-fs::path scratch_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("bagnet_cli_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
 }  // namespace
 

@@ -16,8 +16,10 @@
 #include "lib/runtime.h"
 #include "networks/model.h"
 #include "test_helpers.h"
+#include "tool_helpers.h"
 
 using namespace bagnet;
+using namespace bagnet::test;
 using bagnet::test::fixture;
 using bagnet::test::io_tensor;
 using bagnet::test::relative_max_diff;
@@ -61,38 +63,8 @@ heatmaps::DenseOptions dense_options(int64_t stride, int64_t tile = 0) {
   return o;
 }
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path scratch_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("bagnet_hm_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-struct Run {
-  int status = -1;
-  std::string err;
-};
-
-// Runs a command (a tool from the build directory, or python); stdout discarded, stderr captured.
-Run run_command(const std::string& cmd) {
-  const fs::path err = fs::temp_directory_path() / ("bagnet_hm_err_" + std::to_string(getpid()));
-  const int st = std::system((cmd + " >/dev/null 2>" + err.string()).c_str());
-  Run r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = read_bytes(err);
-  fs::remove(err);
-  return r;
-}
-
 Run run_heatmap(const std::string& args) {
-  return run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-heatmap -q " + args);
+  return run_tool("bagnet-heatmap -q " + args);
 }
 
 }  // namespace
@@ -206,13 +178,13 @@ TEST_CASE(".npy files round-trip through numpy", "[heatmaps][npy]") {
   const auto r = run_command(std::string(BAGNET_PYTHON) + " " + (d / "check.py").string() + " " + d.string());
   INFO(r.err);
   REQUIRE(r.status == 0);
-  CHECK(read_bytes(d / "k.raw") == std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+  CHECK(read_file(d / "k.raw") == std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
   const auto back = heatmaps::read_npy((d / "back.npy").string());
   CHECK(back.shape == std::vector<int64_t>{2, 3, 5});
   REQUIRE(back.data.size() == v.size());
   for (size_t i = 0; i < v.size(); ++i) CHECK(back.data[i] == v[i] * 2);
   // Truncated files are refused by name.
-  const std::string bytes = read_bytes(d / "k.npy");
+  const std::string bytes = read_file(d / "k.npy");
   std::ofstream(d / "short.npy", std::ios::binary) << bytes.substr(0, bytes.size() - 3);
   CHECK_THROWS_WITH(heatmaps::read_npy((d / "short.npy").string()), Catch::Contains("short.npy: "));
   fs::remove_all(d);
@@ -293,7 +265,7 @@ TEST_CASE("bagnet-heatmap: .npy maps equal the per-patch reference of the prepro
   REQUIRE(r.status == 0);
   const auto npy = heatmaps::read_npy((d / "stim224.npy").string());
   REQUIRE(npy.shape == std::vector<int64_t>{2, 56, 56});
-  const auto side = nlohmann::json::parse(read_bytes(d / "stim224.json"));
+  const auto side = nlohmann::json::parse(read_file(d / "stim224.json"));
   CHECK(side["classes"][0]["index"] == 3);
   CHECK(side["classes"][1]["index"] == 0);  // n01440764 = tench
   CHECK(side["stride"] == 4);
@@ -346,7 +318,7 @@ TEST_CASE("bagnet-heatmap: resuming after an interrupted run gives the files of 
     if (!e.is_regular_file() || e.path().extension() == ".json") continue;  // sidecars carry the time
     const auto rel = e.path().lexically_relative(d / "whole");
     INFO(rel.string());
-    CHECK(read_bytes(e.path()) == read_bytes(part / rel));
+    CHECK(read_file(e.path()) == read_file(part / rel));
   }
   fs::remove_all(d);
 }
@@ -398,7 +370,7 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
                   d.string() + " " + images);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  const auto doc = nlohmann::json::parse(read_bytes(d / "patches_5.json"));
+  const auto doc = nlohmann::json::parse(read_file(d / "patches_5.json"));
   REQUIRE(doc["patches"].size() == 6);
   // Expected by hand: every image's two largest map entries, then the six largest of those.
   std::vector<std::pair<float, std::string>> candidates;
