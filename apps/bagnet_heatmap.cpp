@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "datasets/eval_dataset.h"
 #include "datasets/loader.h"
 #include "heatmaps/heatmap.h"
 #include "heatmaps/npy.h"
@@ -42,13 +43,13 @@ struct UsageError : bagnet::Error {
   using bagnet::Error::Error;
 };
 
-// --shard i/n (0 <= i < n): image k of the sorted list belongs to shard k mod n.
+// --shard i/n (0 <= i < n): image k of the sorted list belongs to shard k mod n, as in bagnet-eval.
 std::pair<size_t, size_t> parse_shard(const std::string& s) {
-  size_t i = 0, n = 1;
-  char slash = 0, rest = 0;
-  if (std::sscanf(s.c_str(), "%zu%c%zu%c", &i, &slash, &n, &rest) != 3 || slash != '/' || n == 0 || i >= n)
-    throw UsageError("--shard " + s, "expected i/n with 0 <= i < n, e.g. 0/4");
-  return {i, n};
+  try {
+    return bagnet::parse_shard(s);
+  } catch (const bagnet::Error& e) {
+    throw UsageError(e.path(), e.reason());
+  }
 }
 
 // The targets CSV: "path,label" per line (a header line is allowed), label = index, WordNet id

@@ -1,6 +1,7 @@
 #include "datasets/eval_dataset.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -26,13 +27,30 @@ int category_of(const std::vector<std::string>& categories, const std::string& s
   return static_cast<int>(std::find(categories.begin(), categories.end(), s) - categories.begin());
 }
 
-// Class of a folder name or list label in the model's label space, or -1.
+std::string alnum_lower(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Class of a folder name or list label in the model's label space, or -1: an index, a WordNet
+// id or a name, where names also match when spelled as folder names often are ("ankle_boot"
+// for "Ankle boot", "tshirt_top" for "T-shirt/top") if exactly one class fits.
 int class_of(const Labels& labels, const std::string& name) {
   try {
     return labels.resolve(name);
   } catch (const Error&) {
-    return -1;
   }
+  const std::string key = alnum_lower(name);
+  int found = -1;
+  for (size_t i = 0; i < labels.names.size() && !key.empty(); ++i)
+    if (alnum_lower(labels.names[i]) == key) {
+      if (found >= 0) return -1;  // ambiguous
+      found = static_cast<int>(i);
+    }
+  return found;
 }
 
 std::vector<std::string> subfolders(const fs::path& root) {
@@ -104,10 +122,13 @@ void read_list(EvalDataset& d, const Labels& labels, const std::vector<std::stri
     if (d.categorical) {
       item.category = category_of(categories, label);
     } else {
-      try {
-        item.target = labels.resolve(label);
-      } catch (const Error& e) {
-        throw Error(d.source + ":" + std::to_string(lines[i]), "label '" + label + "': " + e.reason());
+      item.target = class_of(labels, label);
+      if (item.target < 0) {
+        try {
+          labels.resolve(label);  // for its message with near matches
+        } catch (const Error& e) {
+          throw Error(d.source + ":" + std::to_string(lines[i]), "label '" + label + "': " + e.reason());
+        }
       }
     }
     d.items.push_back(std::move(item));

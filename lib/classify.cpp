@@ -79,7 +79,24 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
     auto input = torch::empty({n, c, h, w}, torch::kFloat32);
     for (int64_t i = 0; i < n; ++i)
       std::copy(batch[i].chw.begin(), batch[i].chw.end(), input[i].data_ptr<float>());
-    auto logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
+    at::Tensor logits;
+    try {
+      logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
+    } catch (const std::exception& e) {
+      // E.g. an image smaller than the network can take: these images fail, the run goes on.
+      std::string why = e.what();
+      why = "the network cannot process this input (" + std::to_string(h) + "x" + std::to_string(w) +
+            "): " + why.substr(0, why.find('\n'));
+      for (auto& item : batch) {
+        ImageResult r;
+        r.index = item.index;
+        r.path = item.path;
+        r.error = why;
+        finish(r, item.index);
+      }
+      batch.clear();
+      return;
+    }
     auto probs = torch::softmax(logits, 1).contiguous();
     auto [top_p, top_i] = probs.topk(topk, 1);
     for (int64_t i = 0; i < n; ++i) {

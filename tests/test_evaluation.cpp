@@ -66,11 +66,12 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // A 2x2 PNG (any content) so that folders hold decodable images.
 void tiny_png(const fs::path& p) {
-  static const unsigned char png[] = {
-      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
-      0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00,
-      0x0c, 0x49, 0x44, 0x41, 0x54, 0x08, 0xd7, 0x63, 0xf8, 0xcf, 0xc0, 0x00, 0x00, 0x03, 0x01, 0x01, 0x00, 0x18,
-      0xdd, 0x8d, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+  static const unsigned char png[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
+                                      0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01,
+                                      0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00,
+                                      0x0c, 0x49, 0x44, 0x41, 0x54, 0x08, 0xd7, 0x63, 0xf8, 0xcf, 0xc0, 0x00,
+                                      0x00, 0x03, 0x01, 0x01, 0x00, 0x18, 0xdd, 0x8d, 0xb0, 0x00, 0x00, 0x00,
+                                      0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
   fs::create_directories(p.parent_path());
   write_bytes(p, std::string(reinterpret_cast<const char*>(png), sizeof png));
 }
@@ -79,8 +80,8 @@ void tiny_png(const fs::path& p) {
 
 TEST_CASE("The 16-class mapping is the table of Geirhos et al.", "[evaluation][categories]") {
   const CategoryMapping& m = sixteen_class_mapping();
-  const std::vector<std::string> expected = {"airplane", "bear",  "bicycle", "bird",     "boat",  "bottle",
-                                             "car",      "cat",   "chair",   "clock",    "dog",   "elephant",
+  const std::vector<std::string> expected = {"airplane", "bear",  "bicycle", "bird",  "boat", "bottle",
+                                             "car",      "cat",   "chair",   "clock", "dog",  "elephant",
                                              "keyboard", "knife", "oven",    "truck"};
   CHECK(m.categories == expected);
   size_t total = 0;
@@ -101,7 +102,8 @@ TEST_CASE("Top-1, top-5 and 16-class decisions on hand-made probabilities", "[ev
   const CategoryMapping& m = sixteen_class_mapping();
   // Class 404 (airliner) 0.30; class 7 0.20; 0.46 spread evenly over the 109 dog classes; the rest
   // on classes 0..4.
-  std::vector<float> p = one_hot_mixture({{404, 0.30f}, {7, 0.20f}, {0, 0.01f}, {1, 0.01f}, {2, 0.01f}, {3, 0.01f}});
+  std::vector<float> p =
+      one_hot_mixture({{404, 0.30f}, {7, 0.20f}, {0, 0.01f}, {1, 0.01f}, {2, 0.01f}, {3, 0.01f}});
   for (int i : m.indices[10]) p[static_cast<size_t>(i)] += 0.46f / 109;
   auto s = score_trial(p, 7, 5, &m, Aggregation::Mean);
   CHECK(s.top == std::vector<int>{404, 7, 0, 1, 2});  // ties (0.01) in index order
@@ -113,7 +115,8 @@ TEST_CASE("Top-1, top-5 and 16-class decisions on hand-made probabilities", "[ev
   CHECK(m.categories[static_cast<size_t>(s.category)] == "airplane");
   CHECK(s.category_scores[10] == Approx(0.46 / 109).epsilon(1e-5));
   CHECK(m.categories[static_cast<size_t>(score_trial(p, -1, 5, &m, Aggregation::Sum).category)] == "dog");
-  CHECK(m.categories[static_cast<size_t>(score_trial(p, -1, 5, &m, Aggregation::Max).category)] == "airplane");
+  CHECK(m.categories[static_cast<size_t>(score_trial(p, -1, 5, &m, Aggregation::Max).category)] ==
+        "airplane");
   // Max vs mean: bear 0.25 on one of its 4 classes (mean 0.0625) against airplane 0.2.
   const auto r = one_hot_mixture({{294, 0.25f}, {404, 0.20f}, {900, 0.55f}});
   CHECK(m.categories[static_cast<size_t>(m.decide(r.data(), Aggregation::Mean))] == "airplane");
@@ -139,7 +142,8 @@ TEST_CASE("Category mapping files are checked", "[evaluation][categories][errors
   bad(R"({"num_classes": 10, "categories": [{"category": "a", "indices": []}]})", "no class indices");
   bad(R"({"categories": []})", "expected");
   bad("{", "not valid JSON");
-  write_bytes(d / "m.json", R"({"name": "two", "num_classes": 4, "categories": [{"category": "x", "indices": [0, 1]},
+  write_bytes(d / "m.json",
+              R"({"name": "two", "num_classes": 4, "categories": [{"category": "x", "indices": [0, 1]},
       {"category": "y", "indices": [3]}]})");
   const auto m = load_category_mapping((d / "m.json").string());
   const std::vector<float> p = {0.3f, 0.3f, 0.1f, 0.3f};
@@ -175,8 +179,8 @@ TEST_CASE("Shape bias on small hand-made decision tables", "[evaluation][shape-b
   // cat shape: 3 trials (shape, texture, na) + 1 same-category; dog shape: shape, shape, other
   // (car on a dog-boat stimulus); car shape: texture; boat: none at all.
   const std::vector<CueConflictTrial> t = {
-      {"cat", "dog", "cat"}, {"cat", "car", "car"},  {"cat", "dog", "na"},   {"cat", "cat", "cat"},
-      {"dog", "cat", "dog"}, {"dog", "car", "dog"},  {"dog", "boat", "car"}, {"car", "dog", "dog"},
+      {"cat", "dog", "cat"}, {"cat", "car", "car"}, {"cat", "dog", "na"},   {"cat", "cat", "cat"},
+      {"dog", "cat", "dog"}, {"dog", "car", "dog"}, {"dog", "boat", "car"}, {"car", "dog", "dog"},
   };
   const ShapeBias b = shape_bias(t, cats);
   CHECK(b.excluded == 1);
@@ -198,7 +202,8 @@ TEST_CASE("Shape bias on small hand-made decision tables", "[evaluation][shape-b
   CHECK(j["other_decisions"] == 2);
 }
 
-TEST_CASE("Cue-conflict names and model-vs-human CSVs: parsing and clear errors", "[evaluation][csv][errors]") {
+TEST_CASE("Cue-conflict names and model-vs-human CSVs: parsing and clear errors",
+          "[evaluation][csv][errors]") {
   const auto& cats = sixteen_class_mapping().categories;
   auto n = parse_cue_conflict_name("airplane1-bicycle2.png", cats, "x");
   CHECK(n.shape == "airplane");
@@ -208,22 +213,28 @@ TEST_CASE("Cue-conflict names and model-vs-human CSVs: parsing and clear errors"
   CHECK(n.texture == "clock");
   CHECK(stimulus_name("0002_edg_s01_0_airplane_00_airplane4.png") == "airplane4.png");
   CHECK(stimulus_name("ILSVRC2012_val_00000001.JPEG") == "ILSVRC2012_val_00000001.JPEG");
-  CHECK_THROWS_WITH(parse_cue_conflict_name("airplane1.png", cats, "f.csv:3"), Catch::Contains("f.csv:3") && Catch::Contains("does not parse"));
-  CHECK_THROWS_WITH(parse_cue_conflict_name("zebra1-cat2.png", cats, "f.csv:4"), Catch::Contains("unknown category 'zebra'"));
+  CHECK_THROWS_WITH(parse_cue_conflict_name("airplane1.png", cats, "f.csv:3"),
+                    Catch::Contains("f.csv:3") && Catch::Contains("does not parse"));
+  CHECK_THROWS_WITH(parse_cue_conflict_name("zebra1-cat2.png", cats, "f.csv:4"),
+                    Catch::Contains("unknown category 'zebra'"));
 
   const fs::path d = scratch_dir("csv");
-  write_bytes(d / "missing.csv", "subj,session,trial,rt,object_response,category,imagename\nm,1,1,NaN,cat,cat,cat1-dog1.png\n");
+  write_bytes(d / "missing.csv",
+              "subj,session,trial,rt,object_response,category,imagename\nm,1,1,NaN,cat,cat,cat1-dog1.png\n");
   CHECK_THROWS_WITH(read_trials_csv((d / "missing.csv").string()),
                     Catch::Contains("missing.csv:1") && Catch::Contains("condition"));
-  write_bytes(d / "short.csv", std::string(format_trials_csv({})) + "m,1,1,NaN,cat,cat,NaN,cat1-dog1.png\nm,1,2,NaN,cat\n");
+  write_bytes(d / "short.csv",
+              std::string(format_trials_csv({})) + "m,1,1,NaN,cat,cat,NaN,cat1-dog1.png\nm,1,2,NaN,cat\n");
   CHECK_THROWS_WITH(read_trials_csv((d / "short.csv").string()), Catch::Contains("short.csv:3"));
   write_bytes(d / "resp.csv", format_trials_csv({}) + "m,1,1,NaN,zebra,cat,NaN,cat1-dog1.png\n");
   CHECK_THROWS_WITH(cue_conflict_trials(read_trials_csv((d / "resp.csv").string()), cats),
                     Catch::Contains("resp.csv:2") && Catch::Contains("zebra"));
   write_bytes(d / "name.csv", format_trials_csv({}) + "m,1,1,NaN,cat,cat,NaN,cat1.png\n");
-  CHECK_THROWS_WITH(cue_conflict_trials(read_trials_csv((d / "name.csv").string()), cats), Catch::Contains("name.csv:2"));
+  CHECK_THROWS_WITH(cue_conflict_trials(read_trials_csv((d / "name.csv").string()), cats),
+                    Catch::Contains("name.csv:2"));
   // The analysis tool reports the same, in one line, with a non-zero exit.
-  const auto r = run_tool("bagnet-shape-bias --from-csv " + (d / "missing.csv").string() + " -o " + (d / "out").string());
+  const auto r = run_tool("bagnet-shape-bias --from-csv " + (d / "missing.csv").string() + " -o " +
+                          (d / "out").string());
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("missing.csv:1: missing column"));
   fs::remove_all(d);
@@ -232,7 +243,8 @@ TEST_CASE("Cue-conflict names and model-vs-human CSVs: parsing and clear errors"
 TEST_CASE("Human observers' shape bias is what Geirhos et al. report", "[evaluation][shape-bias][real]") {
   const std::string dir = shared("human-raw-data/cue-conflict");
   const fs::path out = scratch_dir("humans");
-  const auto r = run_tool("bagnet-shape-bias --format json -o " + out.string() + " --from-csv " + dir + "/*.csv");
+  const auto r =
+      run_tool("bagnet-shape-bias --format json -o " + out.string() + " --from-csv " + dir + "/*.csv");
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);
   REQUIRE(j["decision_makers"].size() == 1);
@@ -253,7 +265,8 @@ TEST_CASE("Human observers' shape bias is what Geirhos et al. report", "[evaluat
   fs::remove_all(out);
 }
 
-TEST_CASE("Datasets: WordNet-id subsets map through the id table, categories, lists, errors", "[evaluation][datasets]") {
+TEST_CASE("Datasets: WordNet-id subsets map through the id table, categories, lists, errors",
+          "[evaluation][datasets]") {
   const Labels& labels = load_labels("imagenet");
   const auto& cats = sixteen_class_mapping().categories;
   const fs::path d = scratch_dir("datasets");
@@ -287,15 +300,18 @@ TEST_CASE("Datasets: WordNet-id subsets map through the id table, categories, li
   tiny_png(d / "bad" / "cat" / "dog1-cat2.png");  // shape in the name differs from the folder
   DatasetOptions cc;
   cc.kind = "cue-conflict";
-  CHECK_THROWS_WITH(open_eval_dataset((d / "bad").string(), cc, labels, cats), Catch::Contains("dog1-cat2.png"));
+  CHECK_THROWS_WITH(open_eval_dataset((d / "bad").string(), cc, labels, cats),
+                    Catch::Contains("dog1-cat2.png"));
   tiny_png(d / "bad2" / "cat" / "cat1.png");
-  CHECK_THROWS_WITH(open_eval_dataset((d / "bad2").string(), cc, labels, cats), Catch::Contains("does not parse"));
+  CHECK_THROWS_WITH(open_eval_dataset((d / "bad2").string(), cc, labels, cats),
+                    Catch::Contains("does not parse"));
   tiny_png(d / "mixed" / "n01440764" / "a.png");
   tiny_png(d / "mixed" / "zebras" / "a.png");
   CHECK_THROWS_WITH(open_eval_dataset((d / "mixed").string(), {}, labels, cats), Catch::Contains("zebras"));
   // A list: labels by index, WordNet id or name; relative paths against the list's folder.
-  write_bytes(d / "list.csv", "path,label\nimagenet/n01440764/a.png,0\nimagenet/n02099601/a.png,n02099601\n"
-                              "imagenet/n04592741/a.png,wing\n");
+  write_bytes(d / "list.csv",
+              "path,label\nimagenet/n01440764/a.png,0\nimagenet/n02099601/a.png,n02099601\n"
+              "imagenet/n04592741/a.png,wing\n");
   ds = open_eval_dataset((d / "list.csv").string(), {}, labels, cats);
   CHECK(ds.kind == DatasetKind::List);
   REQUIRE(ds.items.size() == 3);
@@ -303,8 +319,10 @@ TEST_CASE("Datasets: WordNet-id subsets map through the id table, categories, li
   CHECK(ds.items[2].target == 908);
   CHECK(fs::exists(ds.items[2].path));
   write_bytes(d / "list2.csv", "a.png,0\nb.png,not a class at all\n");
-  CHECK_THROWS_WITH(open_eval_dataset((d / "list2.csv").string(), {}, labels, cats), Catch::Contains("list2.csv:2"));
-  CHECK_THROWS_WITH(open_eval_dataset((d / "nothing").string(), {}, labels, cats), Catch::Contains("no such file"));
+  CHECK_THROWS_WITH(open_eval_dataset((d / "list2.csv").string(), {}, labels, cats),
+                    Catch::Contains("list2.csv:2"));
+  CHECK_THROWS_WITH(open_eval_dataset((d / "nothing").string(), {}, labels, cats),
+                    Catch::Contains("no such file"));
   // The fingerprint depends on content, not on where the dataset lives.
   fs::copy(d / "imagenet", d / "copy", fs::copy_options::recursive);
   CHECK(open_eval_dataset((d / "copy").string(), {}, labels, cats).fingerprint ==
@@ -339,8 +357,8 @@ TEST_CASE("bagnet-compare: accuracy, agreement and kappa of hand-made CSVs", "[e
                                "subject-01,1,3,0.5,dog,cat,0,0003_s5n_s01_0_cat_00_cat2-car1.png\n"
                                "subject-01,1,4,0.5,dog,dog,0,0004_s5n_s01_0_dog_00_dog2-car1.png\n"
                                "subject-01,1,5,0.5,boat,boat,0,0005_s5n_s01_0_boat_00_boat1-car1.png\n");
-  const auto r = run_tool("bagnet-compare --format json " + (d / "a.csv").string() + " " + (d / "b.csv").string() +
-                          " -o " + (d / "out").string());
+  const auto r = run_tool("bagnet-compare --format json " + (d / "a.csv").string() + " " +
+                          (d / "b.csv").string() + " -o " + (d / "out").string());
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);
   REQUIRE(j["pairs"].size() == 1);
@@ -368,12 +386,14 @@ std::vector<std::string> record_lines(const fs::path& results) {
   return l;
 }
 
-nlohmann::json summary_of(const fs::path& dir) { return nlohmann::json::parse(read_file(dir / "summary.json")); }
+nlohmann::json summary_of(const fs::path& dir) {
+  return nlohmann::json::parse(read_file(dir / "summary.json"));
+}
 
 // The parts of a summary that must not depend on sharding: counts, accuracies, per class.
 nlohmann::json metrics_of(const nlohmann::json& s) {
-  return {{"images", s["images"]}, {"evaluated", s["evaluated"]}, {"accuracy", s["accuracy"]},
-          {"per_class", s["per_class"]}, {"failures", s["failures"]}, {"dataset", s["dataset"]}};
+  return {{"images", s["images"]},       {"evaluated", s["evaluated"]}, {"accuracy", s["accuracy"]},
+          {"per_class", s["per_class"]}, {"failures", s["failures"]},   {"dataset", s["dataset"]}};
 }
 
 // The decision and correctness per image, from record lines.
@@ -382,14 +402,16 @@ std::vector<std::string> decisions(const std::vector<std::string>& lines) {
   for (const auto& l : lines) {
     const auto j = nlohmann::json::parse(l);
     out.push_back(j["key"].get<std::string>() + " " + j["decision"].get<std::string>() + " " +
-                  (j["correct"].get<bool>() ? "1" : "0") + " " + std::to_string(j["top"][0]["index"].get<int>()));
+                  (j["correct"].get<bool>() ? "1" : "0") + " " +
+                  std::to_string(j["top"][0]["index"].get<int>()));
   }
   return out;
 }
 
 }  // namespace
 
-TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume", "[evaluation][cli][shards][real]") {
+TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume",
+          "[evaluation][cli][shards][real]") {
   const std::string edges = shared("stimuli/edges");
   const std::string weights = fixture("bagnet9.pt");
   const fs::path d = scratch_dir("eval");
@@ -424,17 +446,20 @@ TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume", "[
   for (const auto& l : whole_lines) {
     const auto j = nlohmann::json::parse(l);
     const auto p = j["category_probabilities"].get<std::vector<double>>();
-    CHECK(sixteen_class_mapping().categories[std::max_element(p.begin(), p.end()) - p.begin()] == j["decision"]);
+    CHECK(sixteen_class_mapping().categories[std::max_element(p.begin(), p.end()) - p.begin()] ==
+          j["decision"]);
   }
 
-  SECTION("the union of shards is the dataset, and merging them gives the unsharded result") {
+  {  // The union of shards is the dataset, and merging them gives the unsharded result.
     for (int n : {3, 2}) {
       std::vector<std::string> dirs;
       std::set<std::string> keys;
       size_t total = 0;
       for (int i = 0; i < n; ++i) {
         dirs.push_back((d / ("s" + std::to_string(n)) / std::to_string(i)).string());
-        REQUIRE(run_tool(common + " --shard " + std::to_string(i) + "/" + std::to_string(n) + " -o " + dirs.back()).status == 0);
+        REQUIRE(run_tool(common + " --shard " + std::to_string(i) + "/" + std::to_string(n) + " -o " +
+                         dirs.back())
+                    .status == 0);
         for (const auto& l : record_lines(fs::path(dirs.back()) / "results.jsonl")) {
           keys.insert(nlohmann::json::parse(l)["key"].get<std::string>());
           ++total;
@@ -448,7 +473,8 @@ TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume", "[
       REQUIRE(run_tool("bagnet-merge -o " + merged.string() + all_dirs).status == 0);
       CHECK(metrics_of(summary_of(merged)) == metrics_of(whole));
       CHECK(decisions(record_lines(merged / "results.jsonl")) == decisions(whole_lines));
-      CHECK(read_file(merged / "edge_bagnet9_session-1.csv") == read_file(d / "whole" / "edge_bagnet9_session-1.csv"));
+      CHECK(read_file(merged / "edge_bagnet9_session-1.csv") ==
+            read_file(d / "whole" / "edge_bagnet9_session-1.csv"));
       if (n == 3) {
         // Refusals: a missing shard, a shard given twice, a shard of other weights, an incomplete shard.
         r = run_tool("bagnet-merge -o " + (d / "m").string() + " " + dirs[0] + " " + dirs[1]);
@@ -461,23 +487,27 @@ TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume", "[
         fs::copy(dirs[2], other);
         std::string text = read_file(other / "results.jsonl");
         const auto sha = whole["model"]["weights"]["sha256"].get<std::string>();
-        text.replace(text.find(sha), 8, "00000000");
+        for (size_t at = text.find(sha); at != std::string::npos; at = text.find(sha, at))
+          text.replace(at, 8, "00000000");
         write_bytes(other / "results.jsonl", text);
-        r = run_tool("bagnet-merge -o " + (d / "m").string() + " " + dirs[0] + " " + dirs[1] + " " + other.string());
+        r = run_tool("bagnet-merge -o " + (d / "m").string() + " " + dirs[0] + " " + dirs[1] + " " +
+                     other.string());
         CHECK(r.status == 1);
-        CHECK_THAT(r.err, Catch::Contains("not a shard of the same run") && Catch::Contains("weights_sha256"));
+        CHECK_THAT(r.err,
+                   Catch::Contains("not a shard of the same run") && Catch::Contains("weights_sha256"));
         auto lines = lines_of(read_file(fs::path(dirs[2]) / "results.jsonl"));
         std::string cut;
         for (size_t i = 0; i + 1 < lines.size(); ++i) cut += lines[i] + "\n";
         write_bytes(other / "results.jsonl", cut);
-        r = run_tool("bagnet-merge -o " + (d / "m").string() + " " + dirs[0] + " " + dirs[1] + " " + other.string());
+        r = run_tool("bagnet-merge -o " + (d / "m").string() + " " + dirs[0] + " " + dirs[1] + " " +
+                     other.string());
         CHECK(r.status == 1);
         CHECK_THAT(r.err, Catch::Contains("incomplete"));
       }
     }
   }
 
-  SECTION("a run killed part-way and resumed equals an uninterrupted one, to the last bit") {
+  {  // A run killed part-way and resumed equals an uninterrupted one, to the last bit.
     const fs::path out = d / "killed";
     const std::string cmd = std::string(BAGNET_BIN_DIR) + "/" + common + " -o " + out.string();
     const pid_t pid = fork();
@@ -518,7 +548,8 @@ TEST_CASE("bagnet-eval on the real edge set: shards, merge, kill and resume", "[
   fs::remove_all(d);
 }
 
-TEST_CASE("bagnet-shape-bias on real cue-conflict stimuli: one CSV row per stimulus, read back", "[evaluation][shape-bias][real]") {
+TEST_CASE("bagnet-shape-bias on real cue-conflict stimuli: one CSV row per stimulus, read back",
+          "[evaluation][shape-bias][real]") {
   const std::string stimuli = shared("stimuli/cue-conflict");
   const fs::path d = scratch_dir("shape_bias");
   // A subset: the first 3 stimuli of every category (48), linked into the same layout.
@@ -527,10 +558,12 @@ TEST_CASE("bagnet-shape-bias on real cue-conflict stimuli: one CSV row per stimu
     for (const auto& e : fs::directory_iterator(fs::path(stimuli) / cat)) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     fs::create_directories(d / "cue-conflict" / cat);
-    for (size_t i = 0; i < 3; ++i) fs::create_symlink(files[i], d / "cue-conflict" / cat / files[i].filename());
+    for (size_t i = 0; i < 3; ++i)
+      fs::create_symlink(files[i], d / "cue-conflict" / cat / files[i].filename());
   }
-  const std::string cmd = "bagnet-shape-bias -q -m bagnet9 -w " + fixture("bagnet9.pt") + " --threads 2 --stimuli " +
-                          (d / "cue-conflict").string() + " --cue-conflict-only -o " + (d / "out").string();
+  const std::string cmd = "bagnet-shape-bias -q -m bagnet9 -w " + fixture("bagnet9.pt") +
+                          " --threads 2 --stimuli " + (d / "cue-conflict").string() +
+                          " --cue-conflict-only -o " + (d / "out").string();
   auto r = run_tool(cmd + " --format json");
   REQUIRE(r.status == 0);
   const auto report = nlohmann::json::parse(r.out);
@@ -541,7 +574,8 @@ TEST_CASE("bagnet-shape-bias on real cue-conflict stimuli: one CSV row per stimu
   for (const auto& row : rows) names.insert(row.imagename);
   CHECK(names.size() == 48);
   // The analysis of the written CSV gives the report's numbers.
-  r = run_tool("bagnet-shape-bias --format json --no-figure -o " + (d / "again").string() + " --from-csv " + csv.string());
+  r = run_tool("bagnet-shape-bias --format json --no-figure -o " + (d / "again").string() + " --from-csv " +
+               csv.string());
   REQUIRE(r.status == 0);
   const auto again = nlohmann::json::parse(r.out);
   REQUIRE(report["decision_makers"].size() == 1);
@@ -563,8 +597,8 @@ TEST_CASE("bagnet-eval on the Fashion-MNIST idx test set reproduces the embedded
     FAIL("Fashion-MNIST is missing: scripts/setup.sh installs dataset-fashion-mnist");
   const ModelSpec& spec = find_model("bagnet11_fashion_mnist");
   const fs::path d = scratch_dir("fashion");
-  const auto r = run_tool("bagnet-eval -q -m " + spec.name + " --threads 2 -b 256 --data " + fashion + " -o " + d.string() +
-                          " --format json");
+  const auto r = run_tool("bagnet-eval -q -m " + spec.name + " --threads 2 -b 256 --data " + fashion +
+                          " -o " + d.string() + " --format json");
   REQUIRE(r.status == 0);
   const auto s = nlohmann::json::parse(r.out);
   CHECK(s["dataset"]["kind"] == "idx");
@@ -574,5 +608,32 @@ TEST_CASE("bagnet-eval on the Fashion-MNIST idx test set reproduces the embedded
     INFO(name);
     CHECK(s["per_class"][name]["top1"].get<double>() == Approx(acc.get<double>()).margin(5e-4));
   }
+  fs::remove_all(d);
+}
+
+TEST_CASE("bagnet-eval lists and excludes unreadable images and goes on", "[evaluation][cli][errors]") {
+  const fs::path d = scratch_dir("unreadable");
+  // The example images (class folders spelled as file names: ankle_boot, tshirt_top, ...), a
+  // truncated PNG, and a 1x1 image smaller than the network's first convolution.
+  fs::copy(fs::path(BAGNET_SOURCE_DIR) / "examples" / "fashion-mnist", d / "data",
+           fs::copy_options::recursive);
+  size_t images = 0;
+  for (const auto& e : fs::recursive_directory_iterator(d / "data")) images += e.is_regular_file();
+  write_bytes(d / "data" / "shirt" / "broken.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+  tiny_png(d / "data" / "bag" / "tiny.png");
+  const auto r = run_tool("bagnet-eval -q -m bagnet11_fashion_mnist --threads 2 --data " +
+                          (d / "data").string() + " -o " + (d / "out").string() + " --format json");
+  CHECK(r.status == 3);
+  CHECK_THAT(r.err, Catch::Contains("broken.png: ") && Catch::Contains("tiny.png: "));
+  const auto s = nlohmann::json::parse(r.out);
+  CHECK(s["images"] == images + 2);
+  CHECK(s["evaluated"] == images);
+  CHECK(s["failed"] == 2);
+  REQUIRE(s["failures"].size() == 2);
+  CHECK(s["failures"][0]["key"] == "bag/tiny.png");
+  CHECK(s["failures"][1]["key"] == "shirt/broken.png");
+  CHECK(s["dataset"]["kind"] == "class-folders");
+  CHECK(s["per_class"].size() == 10);
+  CHECK(s["top1"].get<double>() > 0.6);  // a 92% model on real test images
   fs::remove_all(d);
 }

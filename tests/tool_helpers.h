@@ -22,7 +22,9 @@ inline std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-inline void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+inline void write_bytes(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
 
 // A fresh, empty directory under the temp directory, unique to this process.
 inline fs::path scratch_dir(const std::string& name) {
