@@ -17,15 +17,18 @@ int main(int argc, char** argv) {
   app.add_option("--data", c.data, "MNIST-style idx directory or ImageNet-style class folders")->required();
   app.add_option("--val-data", c.val_data, "Held-out class folders (idx directories use their t10k files)");
   app.add_option("-o,--output-dir", c.output_dir, "Checkpoints, config, log")->required();
-  app.add_option("-m,--model", c.model, "Registered model, or 'bagnet' for the configurable BagNet below")->capture_default_str();
+  app.add_option("-m,--model", c.model, "Registered model, or 'bagnet' for the configurable BagNet below")
+      ->capture_default_str();
   app.add_option("--in-channels", c.bagnet.in_channels, "Input channels (default: from the data)");
   app.add_option("--stem-width", c.bagnet.stem_width)->capture_default_str();
   app.add_option("--widths", c.bagnet.widths, "Per-stage widths")->capture_default_str();
   app.add_option("--blocks", c.bagnet.blocks, "Blocks per stage")->capture_default_str();
-  app.add_option("--kernel3", c.bagnet.kernel3, "3x3 blocks at the start of each stage")->capture_default_str();
+  app.add_option("--kernel3", c.bagnet.kernel3, "3x3 blocks at the start of each stage")
+      ->capture_default_str();
   app.add_option("--strides", c.bagnet.strides, "Per-stage strides")->capture_default_str();
   app.add_option("--expansion", c.bagnet.expansion)->capture_default_str();
-  app.add_option("--stem-bn-momentum", c.bagnet.stem_bn_momentum, "Momentum of the stem's BatchNorm (reference BagNets: 0.001)")
+  app.add_option("--stem-bn-momentum", c.bagnet.stem_bn_momentum,
+                 "Momentum of the stem's BatchNorm (reference BagNets: 0.001)")
       ->capture_default_str();
   app.add_option("--init", c.init, "Start from this checkpoint (fine-tuning)");
   app.add_flag("--new-head", c.new_head, "Re-initialise the classifier (another class count)");
@@ -38,7 +41,9 @@ int main(int argc, char** argv) {
   app.add_option("--lr", c.lr)->capture_default_str();
   app.add_option("--momentum", c.momentum)->capture_default_str();
   app.add_option("--weight-decay", c.weight_decay)->capture_default_str();
-  app.add_option("--schedule", c.schedule)->check(CLI::IsMember({"cosine", "step", "constant"}))->capture_default_str();
+  app.add_option("--schedule", c.schedule)
+      ->check(CLI::IsMember({"cosine", "step", "constant"}))
+      ->capture_default_str();
   app.add_option("--step-size", c.step_size, "Epochs per step (step schedule)")->capture_default_str();
   app.add_option("--step-gamma", c.step_gamma)->capture_default_str();
   app.add_option("--warmup-epochs", c.warmup_epochs)->capture_default_str();
@@ -47,7 +52,8 @@ int main(int argc, char** argv) {
   app.add_option("--precise-bn", c.precise_bn,
                  "After each epoch, recompute BatchNorm statistics over this many training images")
       ->capture_default_str();
-  app.add_option("--crop-padding", c.crop_padding, "Random crop with this much zero padding")->capture_default_str();
+  app.add_option("--crop-padding", c.crop_padding, "Random crop with this much zero padding")
+      ->capture_default_str();
   app.add_flag("--flip", c.flip, "Random horizontal flips");
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_flag("--resume", c.resume, "Continue the run in --output-dir");

@@ -63,7 +63,7 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
   // decoding thread per four cores (measured on 2 cores, BagNet-33 on 512 JPEGs that need
   // resizing: 66 s with one worker, 72 s with two). A GPU needs every spare core to keep it fed.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int workers = opt.workers > 0 ? opt.workers
+  const int workers = opt.workers > 0      ? opt.workers
                       : m.device.is_cuda() ? std::max(2, cores - 1)
                                            : std::max(1, cores / 4);
   ImageLoader loader(count, load, workers, static_cast<size_t>(batch_size) * 4);
