@@ -64,11 +64,8 @@ int main(int argc, char** argv) {
                           "nothing to analyse: give --stimuli (with --model) and/or --from-csv");
     opt.aggregation = ev::parse_aggregation(aggregation);
     ev::CategoryMapping storage;
-    const ev::CategoryMapping* mapping = mapping_path.empty() ? &ev::sixteen_class_mapping() : nullptr;
-    if (!mapping_path.empty()) {
-      storage = ev::load_category_mapping(mapping_path);
-      mapping = &storage;
-    }
+    const ev::CategoryMapping* mapping = &ev::sixteen_class_mapping();
+    if (!mapping_path.empty()) mapping = &(storage = ev::load_category_mapping(mapping_path));
     const auto& categories = mapping->categories;
     std::vector<ev::ShapeBiasEntry> observers;
     std::vector<ev::ShapeBiasEntry> entries = ev::entries_from_csv(csvs, categories, observers);

@@ -157,16 +157,16 @@ struct ResultsFile {
   std::vector<std::string> lines;  // record lines as stored
 };
 
-// Reads results.jsonl. A last line cut short by an interruption is dropped (and cut from the
-// file when `repair`); any other malformed line is an error.
-ResultsFile read_results(const std::string& path, bool repair) {
+// Reads results.jsonl. A last line cut short by an interruption is dropped; any other
+// malformed line is an error.
+ResultsFile read_results(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot open");
   std::stringstream buf;
   buf << in.rdbuf();
   const std::string text = buf.str();
   ResultsFile f;
-  size_t pos = 0, good_end = 0;
+  size_t pos = 0;
   int lineno = 0;
   while (pos < text.size()) {
     const size_t nl = text.find('\n', pos);
@@ -200,10 +200,8 @@ ResultsFile read_results(const std::string& path, bool repair) {
       throw Error(path + ":" + std::to_string(lineno), std::string("malformed record: ") + e.what());
     }
     pos = nl + 1;
-    good_end = pos;
   }
   if (f.header.is_null()) throw Error(path, "no header line");
-  if (repair && good_end < text.size()) fs::resize_file(path, good_end);
   return f;
 }
 
@@ -364,7 +362,7 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
   const std::string results_path = (fs::path(output_dir) / "results.jsonl").string();
   std::map<size_t, Record> done;
   if (fs::exists(results_path) && !o.overwrite) {
-    ResultsFile previous = read_results(results_path, true);
+    ResultsFile previous = read_results(results_path);
     for (const char* field : {"run", "shard", "batch_size"}) {
       const auto diff = first_difference(previous.header.value(field, nlohmann::json()), header[field],
                                          std::string(field) + ".");
@@ -384,13 +382,10 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
     if (!done.empty())
       std::cerr << o.tool << ": resuming " << output_dir << ": " << done.size() << " of " << positions.size()
                 << " images done\n";
-    // Rewrite the header only when it changed (resumed count); records stay as they are.
-    std::ifstream in(results_path);
-    std::stringstream rest;
-    std::string first;
-    std::getline(in, first);
-    rest << in.rdbuf();
-    atomic_write(results_path, header.dump() + "\n" + rest.str());
+    // The new header (resumed count) over the records as read; a torn last line is gone.
+    std::string text = header.dump() + "\n";
+    for (const auto& line : previous.lines) text += line + "\n";
+    atomic_write(results_path, text);
   } else {
     atomic_write(results_path, header.dump() + "\n");
   }
@@ -461,7 +456,7 @@ RunOutput merge_runs(const std::vector<std::string>& dirs, const std::string& ou
   for (const auto& dir : dirs) {
     paths.push_back((fs::path(dir) / "results.jsonl").string());
     if (!fs::exists(paths.back())) throw Error(dir, "no results.jsonl: not a bagnet-eval output directory");
-    shards.push_back(read_results(paths.back(), false));
+    shards.push_back(read_results(paths.back()));
   }
   const nlohmann::json& run = shards[0].header.at("run");
   const size_t count = shards[0].header.at("shard").at("count").get<size_t>();
