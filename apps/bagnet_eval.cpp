@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "datasets/eval_dataset.h"
+#include "evaluation/cli.h"
 #include "evaluation/evaluate.h"
 #include "lib/cli.h"
 #include "lib/error.h"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   bagnet::DatasetOptions data_opt;
   ev::EvalOptions opt;
   opt.classify.batch_size = 16;
-  std::string data, output_dir, mapping_path, aggregation = "mean", shard, format = "text";
+  std::string data, output_dir, mapping_path, shard, format = "text";
   int threads = 0;
   bool quiet = false, force_resize = false;
   bagnet::cli::add_model_options(app, req, threads, "Registered model");
@@ -40,21 +41,13 @@ int main(int argc, char** argv) {
   app.add_option("--split", data_opt.split, "idx datasets: train or test")->capture_default_str();
   app.add_option("-o,--output-dir", output_dir, "Output directory (results.jsonl, summary.json, CSV)")
       ->required();
-  app.add_option("--mapping", mapping_path,
-                 "Category mapping JSON (default for ImageNet models: configs/sixteen_class.json)");
-  app.add_option("--aggregation", aggregation, "Category score from class probabilities: mean, sum or max")
-      ->capture_default_str();
+  ev::add_evaluation_options(app, opt, mapping_path);
   app.add_option("-k,--topk", opt.topk, "k of the top-k accuracy")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  app.add_option("-b,--batch-size", opt.classify.batch_size, "Images per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
   app.add_option("--workers", opt.classify.workers, "Image decoding threads (0 = automatic)")
       ->capture_default_str();
   app.add_option("--shard", shard, "Evaluate shard i of n (every n-th image from the i-th), e.g. 3/8");
-  app.add_flag("--overwrite", opt.overwrite,
-               "Discard earlier results in the output directory instead of resuming");
   bagnet::cli::add_image_options(app, opt.classify.no_resize, opt.classify.max_pixels);
   app.add_flag("--resize", force_resize,
                "Resize and crop category-labelled stimuli too (by default they are fed as they are)")
@@ -69,7 +62,6 @@ int main(int argc, char** argv) {
   opt.classify.progress = !quiet;
   try {
     if (!shard.empty()) std::tie(opt.shard_index, opt.shard_count) = bagnet::parse_shard(shard);
-    opt.aggregation = ev::parse_aggregation(aggregation);
     const bagnet::ModelSpec& spec = bagnet::find_model(req.model);
     ev::CategoryMapping storage;
     const ev::CategoryMapping* mapping =

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "datasets/eval_dataset.h"
+#include "evaluation/cli.h"
 #include "evaluation/evaluate.h"
 #include "evaluation/shape_bias_report.h"
 #include "lib/cli.h"
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   opt.tool = "bagnet-shape-bias";
   opt.classify.batch_size = 16;
   opt.classify.no_resize = true;  // the stimuli are 224x224 and are fed as they are
-  std::string stimuli, edges, silhouettes, output_dir, mapping_path, aggregation = "mean", format = "text";
+  std::string stimuli, edges, silhouettes, output_dir, mapping_path, format = "text";
   std::vector<std::string> csvs;
   int threads = 0;
   bool quiet = false, no_figure = false, no_extra = false;
@@ -41,14 +42,7 @@ int main(int argc, char** argv) {
   app.add_option("--from-csv", csvs,
                  "model-vs-human cue-conflict CSVs to analyse (human observers, other models)");
   app.add_option("-o,--output-dir", output_dir, "Output directory")->required();
-  app.add_option("--mapping", mapping_path, "Category mapping JSON (default: configs/sixteen_class.json)");
-  app.add_option("--aggregation", aggregation, "Category score from class probabilities: mean, sum or max")
-      ->capture_default_str();
-  app.add_option("-b,--batch-size", opt.classify.batch_size, "Images per forward pass")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
-  app.add_flag("--overwrite", opt.overwrite,
-               "Discard earlier results in the output directory instead of resuming");
+  ev::add_evaluation_options(app, opt, mapping_path);
   app.add_flag("--no-figure", no_figure, "Do not draw the figure");
   app.add_option("-f,--format", format, "Report on stdout: text or json")
       ->check(CLI::IsMember({"text", "json"}))
@@ -62,7 +56,6 @@ int main(int argc, char** argv) {
     if (stimuli.empty() && csvs.empty())
       throw bagnet::Error("bagnet-shape-bias",
                           "nothing to analyse: give --stimuli (with --model) and/or --from-csv");
-    opt.aggregation = ev::parse_aggregation(aggregation);
     ev::CategoryMapping storage;
     const ev::CategoryMapping* mapping = &ev::sixteen_class_mapping();
     if (!mapping_path.empty()) mapping = &(storage = ev::load_category_mapping(mapping_path));
@@ -100,11 +93,12 @@ int main(int argc, char** argv) {
       entry.extra["cue_conflict_accuracy"] = cue.summary["accuracy"];
       if (!no_extra) {
         const fs::path parent = fs::path(stimuli).lexically_normal().parent_path();
-        for (auto [dir, name, fallback] : {std::tuple{edges, "edge", "edges"},
-                                           std::tuple{silhouettes, "silhouette", "filled-silhouettes"}}) {
+        for (auto [dir, name, fallback, flag] :
+             {std::tuple{edges, "edge", "edges", "--edges"},
+              std::tuple{silhouettes, "silhouette", "filled-silhouettes", "--silhouettes"}}) {
           if (dir.empty() && fs::is_directory(parent / fallback)) dir = (parent / fallback).string();
           if (dir.empty()) {
-            std::cerr << "bagnet-shape-bias: no " << name << " stimuli (give --" << fallback
+            std::cerr << "bagnet-shape-bias: no " << name << " stimuli (give " << flag
                       << " DIR); skipping its accuracy\n";
             continue;
           }

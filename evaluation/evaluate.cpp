@@ -95,7 +95,6 @@ nlohmann::json summarize(const nlohmann::json& header, const std::vector<Record>
   Tally all;
   std::map<std::string, Tally> per;
   nlohmann::json failures = nlohmann::json::array();
-  std::vector<CueConflictTrial> cue;
   for (const auto& r : records) {
     if (!r.ok()) {
       failures.push_back({{"key", r.key}, {"error", r.error}});
@@ -106,8 +105,6 @@ nlohmann::json summarize(const nlohmann::json& header, const std::vector<Record>
       t->correct1 += r.correct1;
       t->correctk += r.correctk;
     }
-    if (!r.texture.empty() && r.decision >= 0)
-      cue.push_back({r.label, r.texture, categories.at(static_cast<size_t>(r.decision))});
   }
   nlohmann::json s = {
       {"images", records.size()},
@@ -128,7 +125,8 @@ nlohmann::json summarize(const nlohmann::json& header, const std::vector<Record>
                    {topk_name, ratio(t.correctk, t.images)}};
   }
   if (run.at("dataset").at("kind") == "cue-conflict")
-    s["shape_bias"] = shape_bias_json(shape_bias(cue, categories), categories);
+    s["shape_bias"] =
+        shape_bias_json(shape_bias(cue_conflict_trials(records, categories), categories), categories);
   s["failures"] = failures;
   return s;
 }
@@ -266,6 +264,15 @@ LoadedImage load_item(const EvalItem& item, const EvalDataset& d, const Preproce
 }
 
 }  // namespace
+
+std::vector<CueConflictTrial> cue_conflict_trials(const std::vector<Record>& records,
+                                                  const std::vector<std::string>& categories) {
+  std::vector<CueConflictTrial> trials;
+  for (const auto& r : records)
+    if (r.ok() && !r.texture.empty() && r.decision >= 0)
+      trials.push_back({r.label, r.texture, categories.at(static_cast<size_t>(r.decision))});
+  return trials;
+}
 
 nlohmann::json record_json(const Record& r, const Labels& labels, const CategoryMapping* mapping) {
   nlohmann::json j = {{"position", r.position}, {"key", r.key}, {"label", r.label}};

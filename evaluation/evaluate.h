@@ -18,6 +18,7 @@
 
 #include "datasets/eval_dataset.h"
 #include "evaluation/categories.h"
+#include "evaluation/shape_bias.h"
 #include "lib/classify.h"
 
 namespace bagnet::evaluation {
@@ -48,6 +49,11 @@ nlohmann::json record_json(const Record& r, const Labels& labels, const Category
 // `categories`: the run's categories (decisions are stored by name). Throws std::exception on a
 // malformed line.
 Record record_from_json(const nlohmann::json& j, const std::vector<std::string>& categories);
+
+// The cue-conflict trials (shape, texture, decision) of a run's records; images without a
+// decision or a texture category are left out.
+std::vector<CueConflictTrial> cue_conflict_trials(const std::vector<Record>& records,
+                                                  const std::vector<std::string>& categories);
 
 struct RunOutput {
   nlohmann::json summary;

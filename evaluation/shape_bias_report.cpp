@@ -61,14 +61,10 @@ std::vector<ShapeBiasEntry> entries_from_csv(const std::vector<std::string>& fil
 
 ShapeBiasEntry entry_from_run(const std::string& name, const std::vector<Record>& records,
                               const std::vector<std::string>& categories) {
-  std::vector<CueConflictTrial> trials;
-  for (const auto& r : records)
-    if (r.ok() && r.decision >= 0)
-      trials.push_back({r.label, r.texture, categories[static_cast<size_t>(r.decision)]});
   ShapeBiasEntry e;
   e.name = name;
   e.kind = "model";
-  e.result = shape_bias(trials, categories);
+  e.result = shape_bias(cue_conflict_trials(records, categories), categories);
   return e;
 }
 

@@ -1,0 +1,27 @@
+#pragma once
+// Command-line options of the tools that run evaluations (bagnet-eval, bagnet-shape-bias),
+// so that both spell them alike (CLI11).
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "evaluation/evaluate.h"
+
+namespace bagnet::evaluation {
+
+// --mapping, --aggregation, --batch-size, --overwrite.
+inline void add_evaluation_options(CLI::App& app, EvalOptions& opt, std::string& mapping_path) {
+  app.add_option("--mapping", mapping_path,
+                 "Category mapping JSON (default for ImageNet models: configs/sixteen_class.json)");
+  app.add_option_function<std::string>(
+         "--aggregation", [&opt](const std::string& name) { opt.aggregation = parse_aggregation(name); },
+         "Category score from class probabilities: mean, sum or max")
+      ->check(CLI::IsMember({"mean", "sum", "max"}))
+      ->default_str(to_string(opt.aggregation));
+  app.add_option("-b,--batch-size", opt.classify.batch_size, "Images per forward pass")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_flag("--overwrite", opt.overwrite,
+               "Discard earlier results in the output directory instead of resuming");
+}
+
+}  // namespace bagnet::evaluation
