@@ -13,10 +13,13 @@ PACKAGES=(
   catch2                  # tests (v2 API)
   libstb-dev              # PNG writing for figures
   zlib1g-dev              # gzipped MNIST/Fashion-MNIST idx files
+  libssl-dev              # SHA-256 of weights files (libcrypto uses the CPU's SHA instructions)
   libcairo2-dev           # vector figures (SVG/PDF)
   python3-torch python3-torchvision python3-numpy  # test fixtures, parity references (/usr/bin/python3)
   python3-matplotlib      # the colormaps are checked byte for byte against matplotlib
   dataset-fashion-mnist   # the embedded default model's data
+  clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz targets (tests/fuzz, scripts/fuzz.sh)
+  slurm-wlm munge         # tests/slurm: a one-node Slurm cluster runs scripts/slurm_eval.sh for real
 )
 
 missing=()
