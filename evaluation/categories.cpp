@@ -4,8 +4,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "lib/error.h"
+#include "lib/json_read.h"
 #include "networks/registry.h"
 
 namespace bagnet::evaluation {
@@ -54,44 +56,53 @@ int CategoryMapping::decide(const float* p, Aggregation aggregation) const {
   return static_cast<int>(std::max_element(s.begin(), s.end()) - s.begin());
 }
 
-CategoryMapping load_category_mapping(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "cannot open the category mapping");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(path, std::string("not valid JSON: ") + e.what());
-  }
+CategoryMapping parse_category_mapping(const std::string& text, const std::string& path) {
+  const nlohmann::json j = parse_json(text, path);
+  if (!j.is_object() || !j.contains("num_classes") || !j.contains("categories"))
+    throw Error(path, "expected {\"num_classes\", \"categories\": [{\"category\", \"indices\"}]}");
   CategoryMapping m;
   m.path = path;
-  try {
-    m.name = j.value("name", "");
-    m.num_classes = j.at("num_classes").get<int>();
-    if (m.num_classes <= 0) throw Error(path, "num_classes must be positive");
-    std::set<int> seen;
-    for (const auto& c : j.at("categories")) {
-      const std::string name = c.at("category").get<std::string>();
-      if (m.category_index(name) >= 0) throw Error(path, "category '" + name + "' is listed twice");
-      auto idx = c.at("indices").get<std::vector<int>>();
-      if (idx.empty()) throw Error(path, "category '" + name + "' has no class indices");
-      for (int i : idx) {
-        if (i < 0 || i >= m.num_classes)
-          throw Error(path, "category '" + name + "': index " + std::to_string(i) + " is outside [0, " +
-                                std::to_string(m.num_classes) + ")");
-        if (!seen.insert(i).second)
-          throw Error(path, "class " + std::to_string(i) + " belongs to two categories");
-      }
-      m.categories.push_back(name);
-      m.indices.push_back(std::move(idx));
+  if (const auto it = j.find("name"); it != j.end()) m.name = json_string(*it, path, "name");
+  // Class indices must fit an int; a bigger label space than this is not a classifier.
+  constexpr int kMaxClasses = 1 << 24;
+  m.num_classes = json_integer<int>(json_field(j, "num_classes", path), path, "num_classes", 1, kMaxClasses);
+  const nlohmann::json& categories = json_field(j, "categories", path);
+  if (!categories.is_array()) throw Error(path, "'categories' is not an array");
+  std::set<int> seen;
+  for (size_t k = 0; k < categories.size(); ++k) {
+    const nlohmann::json& c = categories[k];
+    const std::string where = "categories[" + std::to_string(k) + "]";
+    const std::string name = json_string(json_field(c, "category", path, where), path, where + ".category");
+    if (m.category_index(name) >= 0) throw Error(path, "category '" + name + "' is listed twice");
+    const nlohmann::json& list = json_field(c, "indices", path, where);
+    if (!list.is_array()) throw Error(path, "'" + where + ".indices' is not an array");
+    if (list.empty()) throw Error(path, "category '" + name + "' has no class indices");
+    std::vector<int> idx;
+    for (size_t n = 0; n < list.size(); ++n) {
+      const std::string field = where + ".indices[" + std::to_string(n) + "]";
+      if (!list[n].is_number()) throw Error(path, "'" + field + "' is not a number");
+      // Range message in the mapping's own terms, after the type and integer checks.
+      const auto i = json_integer<long long>(list[n], path, field);
+      if (i < 0 || i >= m.num_classes)
+        throw Error(path, "category '" + name + "': index " + std::to_string(i) + " is outside [0, " +
+                              std::to_string(m.num_classes) + ")");
+      if (!seen.insert(static_cast<int>(i)).second)
+        throw Error(path, "class " + std::to_string(i) + " belongs to two categories");
+      idx.push_back(static_cast<int>(i));
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path,
-                std::string("expected {\"num_classes\", \"categories\": [{\"category\", \"indices\"}]}: ") +
-                    e.what());
+    m.categories.push_back(name);
+    m.indices.push_back(std::move(idx));
   }
   if (m.categories.empty()) throw Error(path, "no categories");
   return m;
+}
+
+CategoryMapping load_category_mapping(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, "cannot open the category mapping");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_category_mapping(text.str(), path);
 }
 
 const CategoryMapping& sixteen_class_mapping() {

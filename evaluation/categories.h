@@ -34,6 +34,8 @@ struct CategoryMapping {
 // Throws bagnet::Error (path: reason) for unreadable JSON, missing fields, indices outside
 // [0, num_classes), a class listed twice, or an empty category.
 CategoryMapping load_category_mapping(const std::string& path);
+// The same from the file's text; `path` names it in errors.
+CategoryMapping parse_category_mapping(const std::string& text, const std::string& path);
 
 // configs/sixteen_class.json: the 16 categories and their 207 ImageNet indices.
 const CategoryMapping& sixteen_class_mapping();

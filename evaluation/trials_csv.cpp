@@ -1,7 +1,6 @@
 #include "evaluation/trials_csv.h"
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "lib/error.h"
@@ -80,11 +79,27 @@ std::string trials_csv_name(const std::string& dataset, const std::string& subje
   return dataset + "_" + subject + "_session-1.csv";
 }
 
+// Hand-written rather than std::regex: libstdc++'s regex backtracks recursively and overflows
+// the stack on long names. The fields cannot overlap (each stops at '_'), so one pass decides.
 std::string stimulus_name(const std::string& imagename) {
-  static const std::regex experiment(R"(^\d+_[A-Za-z0-9]+_[A-Za-z0-9]+_\d+_[A-Za-z]+_\d+_(.+)$)");
-  std::smatch m;
-  if (std::regex_match(imagename, m, experiment)) return m[1].str();
-  return imagename;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  auto alnum = [&](char c) { return digit(c) || alpha(c); };
+  // ^\d+_[A-Za-z0-9]+_[A-Za-z0-9]+_\d+_[A-Za-z]+_\d+_(.+)$
+  size_t i = 0;
+  enum Kind { kDigits, kAlpha, kAlnum };
+  for (const Kind kind : {kDigits, kAlnum, kAlnum, kDigits, kAlpha, kDigits}) {
+    const size_t start = i;
+    while (i < imagename.size() && (kind == kDigits  ? digit(imagename[i])
+                                    : kind == kAlpha ? alpha(imagename[i])
+                                                     : alnum(imagename[i])))
+      ++i;
+    if (i == start || i >= imagename.size() || imagename[i] != '_') return imagename;
+    ++i;
+  }
+  // (.+): at least one character, none a line break ('.' excludes them).
+  if (i >= imagename.size() || imagename.find_first_of("\r\n", i) != std::string::npos) return imagename;
+  return imagename.substr(i);
 }
 
 }  // namespace bagnet::evaluation

@@ -214,11 +214,20 @@ struct StorageBytes {
   std::size_t byte_size = 0;
 };
 
+// Bytes a file may make the loader copy beyond what it reads: non-contiguous tensors are copied
+// out, and a zero-stride (expanded) one copies few stored elements into many.
+struct CopyBudget {
+  std::uint64_t left = 0;
+  explicit CopyBudget(std::uint64_t file_size)
+      : left(2 * std::min<std::uint64_t>(file_size, std::uint64_t{1} << 40) + (std::uint64_t{64} << 20)) {}
+};
+
 // Builds the tensor of a recipe on its storage, checking that every element it addresses lies
-// inside. The result is contiguous and shares memory with nothing: tensors that are the sole
-// user of their whole storage keep it (no copy of a 100 MB file), others are copied out.
+// inside. The result is contiguous. A contiguous tensor is a view of its storage, which is read
+// once however many tensors use it (weights tied, or one flat buffer); others are copied out,
+// within the copy budget.
 at::Tensor make_tensor(const TensorRecipe& recipe, at::ScalarType dtype, const StorageBytes& bytes,
-                       bool sole_user, const std::string& path, const std::string& key) {
+                       CopyBudget& budget, const std::string& path, const std::string& key) {
   const auto element_size = static_cast<std::uint64_t>(c10::elementSize(dtype));
   auto corrupt = [&](const std::string& why) {
     return Error(path, "tensor " + in_quotes(key) + " " + why + " (corrupt file?)");
@@ -258,26 +267,147 @@ at::Tensor make_tensor(const TensorRecipe& recipe, at::ScalarType dtype, const S
     at::Tensor tensor = at::empty({0}, options);
     tensor.set_(bytes.storage, static_cast<std::int64_t>(bytes.byte_offset / element_size + offset),
                 recipe.sizes, recipe.strides);
-    const bool whole_storage = bytes.byte_offset == 0 && offset == 0 && tensor.is_contiguous() &&
-                               tensor.nbytes() == bytes.storage.nbytes();
-    if (!sole_user || !whole_storage) tensor = tensor.clone(at::MemoryFormat::Contiguous);
-    return tensor;
+    if (tensor.is_contiguous()) return tensor;
+    const std::uint64_t copy_bytes = numel * element_size;  // numel <= 2^30 / element_size or <= capacity
+    if (copy_bytes > budget.left)
+      throw Error(path, "tensor " + in_quotes(key) + " would make the copies of this " +
+                            "checkpoint exceed twice its size plus 64 MiB (corrupt file?)");
+    budget.left -= copy_bytes;
+    return tensor.clone(at::MemoryFormat::Contiguous);
   } catch (const c10::Error& e) {
     throw Error(path,
                 "cannot build tensor " + in_quotes(key) + ": " + first_line(e.what_without_backtrace()));
   }
 }
 
+// ---- the zip central directory ------------------------------------------------------------------
+
+// miniz (inside PyTorchStreamReader) allocates a record's uncompressed size, as the central
+// directory states it, before inflating it. The directory is read here first, the way miniz
+// reads it, so that no record can claim more than its compressed bytes can hold.
+struct ZipEntry {
+  std::uint64_t compressed = 0, uncompressed = 0;
+  std::uint16_t method = 0;  // 0 stored (what torch.save writes), 8 deflated
+};
+
+// Deflate cannot expand data by more than about 1032:1 (RFC 1951: 258 bytes per 2-bit code).
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+
+std::uint64_t le(const std::string& b, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(b[at + i]);
+  return v;
+}
+
+std::string read_at(std::ifstream& in, std::uint64_t offset, std::uint64_t size, const std::string& path) {
+  std::string out(static_cast<std::size_t>(size), '\0');
+  in.clear();
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in.read(out.data(), static_cast<std::streamsize>(size)))
+    throw Error(path, "not a valid torch.save zip archive (cut short: the zip directory lies past the end)");
+  return out;
+}
+
+std::unordered_map<std::string, ZipEntry> zip_directory(const std::string& path, std::uint64_t file_size) {
+  auto bad = [&](const std::string& why) {
+    return Error(path, "not a valid torch.save zip archive (" + why + ")");
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, std::string("cannot open file: ") + std::strerror(errno));
+  // The end-of-central-directory record: the last "PK\5\6" within its 22 bytes plus a comment.
+  const std::uint64_t tail_size = std::min<std::uint64_t>(file_size, 22 + 0xFFFF);
+  const std::string tail = read_at(in, file_size - tail_size, tail_size, path);
+  std::size_t eocd = std::string::npos;
+  for (std::size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;)
+    if (tail.compare(i, 4, "PK\x05\x06") == 0) {
+      eocd = i;
+      break;
+    }
+  if (eocd == std::string::npos) throw bad("no end of central directory");
+  std::uint64_t entries = le(tail, eocd + 10, 2), cd_size = le(tail, eocd + 12, 4),
+                cd_offset = le(tail, eocd + 16, 4);
+  const std::uint64_t eocd_offset = file_size - tail_size + eocd;
+  if (eocd_offset >= 20) {  // a zip64 locator right before it: miniz then takes the zip64 fields
+    const std::string locator = read_at(in, eocd_offset - 20, 20, path);
+    if (locator.compare(0, 4, "PK\x06\x07") == 0) {
+      const std::uint64_t at = le(locator, 8, 8);
+      if (at > file_size || file_size - at < 56) throw bad("zip64 directory past the end");
+      const std::string z = read_at(in, at, 56, path);
+      if (z.compare(0, 4, "PK\x06\x06") != 0) throw bad("bad zip64 directory");
+      if (entries == 0xFFFF) entries = le(z, 32, 8);
+      if (cd_size == 0xFFFFFFFF) cd_size = le(z, 40, 8);
+      if (cd_offset == 0xFFFFFFFF) cd_offset = le(z, 48, 8);
+    }
+  }
+  if (cd_offset > file_size || cd_size > file_size - cd_offset) throw bad("central directory past the end");
+  if (entries > cd_size / 46) throw bad("more entries than the central directory holds");
+  const std::string cd = read_at(in, cd_offset, cd_size, path);
+  std::unordered_map<std::string, ZipEntry> out;
+  std::size_t p = 0;
+  for (std::uint64_t n = 0; n < entries; ++n) {
+    if (cd.size() - p < 46 || cd.compare(p, 4, "PK\x01\x02") != 0) throw bad("corrupt central directory");
+    ZipEntry e;
+    e.method = static_cast<std::uint16_t>(le(cd, p + 10, 2));
+    e.compressed = le(cd, p + 20, 4);
+    e.uncompressed = le(cd, p + 24, 4);
+    const std::size_t name_len = le(cd, p + 28, 2), extra_len = le(cd, p + 30, 2),
+                      comment_len = le(cd, p + 32, 2);
+    if (cd.size() - p - 46 < name_len + extra_len + comment_len) throw bad("corrupt central directory");
+    const std::string name = cd.substr(p + 46, name_len);
+    const bool big_uncompressed = e.uncompressed == 0xFFFFFFFF, big_compressed = e.compressed == 0xFFFFFFFF;
+    if (big_uncompressed || big_compressed) {  // the zip64 extra field (id 1) holds the real sizes
+      bool found = false;
+      for (std::size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
+        const std::size_t id = le(cd, x, 2), size = le(cd, x + 2, 2);
+        if (x + 4 + size > p + 46 + name_len + extra_len) break;
+        if (id == 1) {
+          std::size_t f = x + 4;
+          if (big_uncompressed && f + 8 <= x + 4 + size) e.uncompressed = le(cd, f, 8), f += 8;
+          if (big_compressed && f + 8 <= x + 4 + size) e.compressed = le(cd, f, 8);
+          found = true;
+          break;
+        }
+        x += 4 + size;
+      }
+      if (!found) throw bad("zip64 sizes missing for '" + printable(name) + "'");
+    }
+    if (e.compressed > file_size) throw bad("record '" + printable(name) + "' is larger than the file");
+    const std::uint64_t limit = e.method == 0 ? e.compressed : e.compressed * kMaxDeflateRatio + 1024;
+    if (e.uncompressed > limit)
+      throw bad("record '" + printable(name) + "' claims " + std::to_string(e.uncompressed) + " bytes from " +
+                std::to_string(e.compressed) + " stored");
+    // PyTorchStreamReader looks records up as "<archive>/<name>"; key by <name>.
+    const std::size_t slash = name.find('/');
+    auto& slot = out[slash == std::string::npos ? name : name.substr(slash + 1)];
+    // A name twice: keep the larger claim, whichever one miniz finds.
+    if (e.uncompressed >= slot.uncompressed) slot = e;
+    p += 46 + name_len + extra_len + comment_len;
+  }
+  return out;
+}
+
 // ---- zip format (PyTorch >= 1.6) --------------------------------------------------------------
 
-StateDict load_zip(const std::string& path) {
+// PyTorch's messages, without the request for bug reports c10 appends to some.
+std::string torch_message(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = first_line(c10_error ? c10_error->what_without_backtrace() : e.what());
+  const std::size_t plea = text.find("(Could this error message be improved?");
+  if (plea != std::string::npos) text.erase(plea);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+StateDict load_zip(const std::string& path, std::uint64_t file_size) {
   using caffe2::serialize::PyTorchStreamReader;
+  const std::unordered_map<std::string, ZipEntry> directory = zip_directory(path, file_size);
   // The reader throws c10::Error, and a few std exceptions (e.g. from parsing the version).
   auto zip_error = [&](const std::exception& e) {
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    return Error(path, "not a valid torch.save zip archive (" +
-                           first_line(c10_error ? c10_error->what_without_backtrace() : e.what()) + ")");
+    return Error(path, "not a valid torch.save zip archive (" + torch_message(e) + ")");
   };
+  // Record bytes read, against the file's size: records that overlap in the file cannot make
+  // the loader read more than the file holds.
+  std::uint64_t read_budget = file_size;
   std::unique_ptr<PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<PyTorchStreamReader>(path);
@@ -288,6 +418,16 @@ StateDict load_zip(const std::string& path) {
   auto record = [&](const std::string& name) -> std::optional<std::pair<at::DataPtr, std::size_t>> {
     try {
       if (!reader->hasRecord(name)) return std::nullopt;
+      const auto entry = directory.find(name);
+      if (entry == directory.end())
+        throw Error(path, "not a valid torch.save zip archive (record '" + printable(name) +
+                              "' is not in the central directory)");
+      const std::uint64_t cost =
+          entry->second.method == 0 ? entry->second.uncompressed : entry->second.compressed;
+      if (cost > read_budget)
+        throw Error(path, "not a valid torch.save zip archive (its records overlap: reading '" +
+                              printable(name) + "' would read more bytes than the file holds)");
+      read_budget -= cost;
       auto data = reader->getRecord(name);
       return std::make_pair(std::move(std::get<0>(data)), std::get<1>(data));
     } catch (const std::exception& e) {
@@ -322,13 +462,10 @@ StateDict load_zip(const std::string& path) {
   Selection selection = select_state_dict(pickle.root(), path);
 
   std::vector<StorageId> ids;
-  std::unordered_map<std::string, int> users;  // storage key -> tensors using it
-  for (const auto& entry : selection.entries) {
-    ids.push_back(parse_storage_id(*entry.second->storage, path));
-    ++users[ids.back().key];
-  }
+  for (const auto& entry : selection.entries) ids.push_back(parse_storage_id(*entry.second->storage, path));
   std::unordered_map<std::string, StorageBytes> storages;
   std::vector<at::Tensor> tensors;
+  CopyBudget budget(file_size);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const StorageId& id = ids[i];
     auto it = storages.find(id.key);
@@ -350,8 +487,8 @@ StateDict load_zip(const std::string& path) {
     }
     StorageBytes view = it->second;
     view.byte_size = static_cast<std::size_t>(id.numel * element_size);
-    tensors.push_back(make_tensor(*selection.entries[i].second, id.dtype, view, users[id.key] == 1, path,
-                                  selection.entries[i].first));
+    tensors.push_back(
+        make_tensor(*selection.entries[i].second, id.dtype, view, budget, path, selection.entries[i].first));
   }
   return finish(std::move(selection), std::move(tensors), "zip");
 }
@@ -447,6 +584,7 @@ StateDict load_legacy(const std::string& path, std::uint64_t file_size) {
   }
 
   std::vector<at::Tensor> tensors;
+  CopyBudget budget(file_size);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const StorageId& id = ids[i];
     const auto root = roots.find(id.key);
@@ -454,7 +592,6 @@ StateDict load_legacy(const std::string& path, std::uint64_t file_size) {
       throw Error(path, "corrupt file (storage " + in_quotes(id.key) + " is missing)");
     }
     StorageBytes bytes = root->second;
-    bool sole_user = users[id.key] == 1;
     if (id.is_view) {
       const auto element_size = static_cast<std::uint64_t>(c10::elementSize(id.dtype));
       const std::uint64_t root_elements = bytes.byte_size / element_size;
@@ -465,10 +602,9 @@ StateDict load_legacy(const std::string& path, std::uint64_t file_size) {
       }
       bytes.byte_offset = static_cast<std::size_t>(view_offset * element_size);
       bytes.byte_size = static_cast<std::size_t>(view_numel * element_size);
-      sole_user = false;
     }
-    tensors.push_back(make_tensor(*selection.entries[i].second, id.dtype, bytes, sole_user, path,
-                                  selection.entries[i].first));
+    tensors.push_back(
+        make_tensor(*selection.entries[i].second, id.dtype, bytes, budget, path, selection.entries[i].first));
   }
   return finish(std::move(selection), std::move(tensors), "legacy");
 }
@@ -498,7 +634,7 @@ StateDict load_state_dict(const std::string& path) {
   const auto got = static_cast<std::size_t>(in.gcount());
   in.close();
   // "PK": a zip archive, or what is left of one (miniz then says what is wrong).
-  if (got >= 2 && std::memcmp(head, "PK", 2) == 0) return load_zip(path);
+  if (got >= 2 && std::memcmp(head, "PK", 2) == 0) return load_zip(path, size);
   if (got >= 262 && std::memcmp(head + 257, "ustar", 5) == 0) {
     throw Error(path,
                 "legacy tar checkpoint format of PyTorch < 0.4 is not supported; "

@@ -20,8 +20,8 @@ namespace bagnet {
 using TensorList = std::vector<std::pair<std::string, at::Tensor>>;
 
 struct StateDict {
-  TensorList tensors;   // keys normalised: the {'state_dict': ...} wrapper and 'module.' prefixes removed
-  std::string format;   // "zip" or "legacy"
+  TensorList tensors;  // keys normalised: the {'state_dict': ...} wrapper and 'module.' prefixes removed
+  std::string format;  // "zip" or "legacy"
   bool was_wrapped = false;        // came inside {'state_dict': ...} (or 'model'/'net')
   bool had_module_prefix = false;  // keys started with 'module.' (nn.DataParallel)
 
@@ -29,8 +29,12 @@ struct StateDict {
 };
 
 // Reads a state dict from a torch.save file in either format. Non-tensor entries of the dict
-// (e.g. an 'epoch' or 'arch' next to 'state_dict') are ignored. Throws bagnet::Error
-// ("path: reason") on anything it cannot read.
+// (e.g. an 'epoch' or 'arch' next to 'state_dict') are ignored. Tensors are contiguous CPU
+// tensors; those stored contiguously are views of their storage, which several may share (read
+// them, copy them into parameters; do not write to them). Memory is bounded by the file: record
+// sizes are checked against the zip directory, and copies (non-contiguous or expanded tensors)
+// may total at most twice the file size plus 64 MiB. Throws bagnet::Error ("path: reason") on
+// anything it cannot read.
 StateDict load_state_dict(const std::string& path);
 
 // Writes tensors as a torch.save-compatible zip file (what torch.save writes by default since

@@ -76,7 +76,20 @@ bool starts_with(const Bytes& b, const char* magic, size_t n) {
   return b.size() >= n && std::memcmp(b.data(), magic, n) == 0;
 }
 
-enum class Format { kUnknown, kPng, kJpeg, kBmp, kGif, kTiff, kWebp, kPnm };
+enum class Format {
+  kUnknown,
+  kPng,
+  kJpeg,
+  kBmp,
+  kGif,
+  kTiff,
+  kWebp,
+  kPnm,
+  kPam,
+  kSunRaster,
+  kFloat,
+  kJpeg2000
+};
 
 const char* format_name(Format f) {
   switch (f) {
@@ -94,6 +107,14 @@ const char* format_name(Format f) {
       return "WebP";
     case Format::kPnm:
       return "PNM";
+    case Format::kPam:
+      return "PAM";
+    case Format::kSunRaster:
+      return "Sun raster";
+    case Format::kFloat:
+      return "floating-point image";
+    case Format::kJpeg2000:
+      return "JPEG 2000";
     case Format::kUnknown:
       break;
   }
@@ -127,26 +148,31 @@ bool is_jpeg_sof(int marker) {
   return marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
 }
 
-// JPEG: walk the marker segments up to the first start-of-frame (ITU T.81 B.2.2).
+// JPEG: walk the marker segments up to the first start-of-frame (ITU T.81 B.2.2) the way
+// libjpeg's next_marker() does, so that the size checked is the size libjpeg will decode: bytes
+// other than 0xFF between segments are skipped (libjpeg warns "extraneous bytes"), as are fill
+// bytes (0xFF 0xFF) and stuffed zeros (0xFF 0x00); TEM (0x01), RST0-7 and SOI have no length.
 void read_jpeg_header(const Bytes& b, Header* h) {
   size_t i = 2;
-  while (i + 4 <= b.size()) {
-    if (b[i] != 0xFF) return;
-    const int marker = b[i + 1];
-    if (marker == 0xFF) {  // fill byte
-      ++i;
-      continue;
-    }
+  for (;;) {
+    while (i < b.size() && b[i] != 0xFF) ++i;  // garbage before a marker
+    while (i < b.size() && b[i] == 0xFF) ++i;  // the 0xFF and any fill bytes
+    if (i >= b.size()) return;
+    const int marker = b[i++];
+    if (marker == 0x00) continue;                                        // a stuffed zero: garbage too
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length field
     if (marker == 0xDA || marker == 0xD9) return;  // scan or end before any frame header
-    const size_t length = be16(b, i + 2);
+    if (i + 2 > b.size()) return;
+    const size_t length = be16(b, i);  // counts itself, not the marker
     if (is_jpeg_sof(marker)) {
-      if (i + 10 > b.size()) return;
-      h->height = be16(b, i + 5);  // 0 means "defined later by a DNL marker": then unknown
-      h->width = be16(b, i + 7);
-      h->jpeg_components = b[i + 9];
+      if (i + 8 > b.size()) return;
+      h->height = be16(b, i + 3);  // 0 means "defined later by a DNL marker": then unknown
+      h->width = be16(b, i + 5);
+      h->jpeg_components = b[i + 7];
       return;
     }
-    i += 2 + length;
+    if (length < 2) return;  // libjpeg: "Bogus marker length"
+    i += length;
   }
 }
 
@@ -197,8 +223,10 @@ void read_webp_header(const Bytes& b, Header* h) {
   }
 }
 
-// PBM/PGM/PPM (P1..P6): magic, then width and height as ASCII, '#' comments allowed.
+// PBM/PGM/PPM (P1..P6): magic, then width and height as ASCII, '#' comments allowed. Every
+// digit counts (leading zeros must not hide the size); values saturate far above any limit.
 void read_pnm_header(const Bytes& b, Header* h) {
+  constexpr long long kSaturated = 1LL << 50;
   size_t i = 2;
   long long values[2] = {0, 0};
   for (long long& value : values) {
@@ -210,12 +238,38 @@ void read_pnm_header(const Bytes& b, Header* h) {
       }
     }
     int digits = 0;
-    for (; i < b.size() && std::isdigit(b[i]) && digits < 12; ++i, ++digits)
-      value = value * 10 + (b[i] - '0');
+    for (; i < b.size() && std::isdigit(b[i]); ++i, ++digits)
+      value = std::min(kSaturated, value * 10 + (b[i] - '0'));
     if (digits == 0) return;
   }
   h->width = values[0];
   h->height = values[1];
+}
+
+// PAM (P7): "WIDTH n" and "HEIGHT n" lines before ENDHDR (netpbm's pam format).
+void read_pam_header(const Bytes& b, Header* h) {
+  constexpr long long kSaturated = 1LL << 50;
+  size_t i = 3;
+  while (i < b.size()) {
+    size_t end = i;
+    while (end < b.size() && b[end] != '\n') ++end;
+    const std::string line(b.begin() + static_cast<std::ptrdiff_t>(i),
+                           b.begin() + static_cast<std::ptrdiff_t>(end));
+    if (line.rfind("ENDHDR", 0) == 0) return;
+    for (auto [key, out] : {std::pair<const char*, long long*>{"WIDTH", &h->width}, {"HEIGHT", &h->height}}) {
+      const size_t n = std::strlen(key);
+      if (line.compare(0, n, key) != 0 || line.size() <= n ||
+          !std::isspace(static_cast<unsigned char>(line[n])))
+        continue;
+      long long value = 0;
+      size_t k = n;
+      while (k < line.size() && std::isspace(static_cast<unsigned char>(line[k]))) ++k;
+      for (; k < line.size() && std::isdigit(static_cast<unsigned char>(line[k])); ++k)
+        value = std::min(kSaturated, value * 10 + (line[k] - '0'));
+      *out = value;
+    }
+    i = end + 1;
+  }
 }
 
 Header read_header(const Bytes& b) {
@@ -241,6 +295,17 @@ Header read_header(const Bytes& b) {
   } else if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && std::isspace(b[2])) {
     h.format = Format::kPnm;
     read_pnm_header(b, &h);
+  } else if (b.size() >= 3 && b[0] == 'P' && b[1] == '7' && std::isspace(b[2])) {
+    h.format = Format::kPam;
+    read_pam_header(b, &h);
+  } else if (starts_with(b, "\x59\xA6\x6A\x95", 4)) {
+    h.format = Format::kSunRaster;
+    if (b.size() >= 12) h.width = be32(b, 4), h.height = be32(b, 8);
+  } else if (starts_with(b, "\x76\x2F\x31\x01", 4) || starts_with(b, "#?RADIANCE", 10) ||
+             starts_with(b, "#?RGBE", 6) || starts_with(b, "PF", 2) || starts_with(b, "Pf", 2)) {
+    h.format = Format::kFloat;  // OpenEXR, Radiance HDR, PFM
+  } else if (starts_with(b, "\xFF\x4F\xFF\x51", 4) || starts_with(b, "\0\0\0\x0CjP  ", 8)) {
+    h.format = Format::kJpeg2000;
   }
   return h;
 }
@@ -639,6 +704,16 @@ Image resize_pil(const Image& in, int out_width, int out_height, const Filter& f
   return out;
 }
 
+// int(shorter * long / short) as torchvision computes it, in a type that cannot overflow:
+// shorter and the sides are ints, so the quotient is below 2^62.
+long long resized_long_side(int width, int height, int shorter) {
+  const bool portrait = width <= height;
+  const int short_side = portrait ? width : height;
+  const int long_side = portrait ? height : width;
+  return static_cast<long long>(static_cast<double>(static_cast<long long>(shorter) * long_side) /
+                                static_cast<double>(short_side));
+}
+
 // torchvision 0.14 functional_pil.resize with an int size: the short side becomes `shorter`,
 // the long side int(shorter * long / short) (a double division, truncated), and an image whose
 // short side already has that length is returned as is.
@@ -648,11 +723,14 @@ Image resize_shorter_side_with(const Image& in, int shorter, const Filter& filte
     throw Error("", "resize: the shorter side must be positive, not " + std::to_string(shorter));
   const bool portrait = in.width <= in.height;
   const int short_side = portrait ? in.width : in.height;
-  const int long_side = portrait ? in.height : in.width;
   if (short_side == shorter) return in;
-  const int new_long = static_cast<int>(static_cast<double>(static_cast<long long>(shorter) * long_side) /
-                                        static_cast<double>(short_side));
-  return portrait ? resize_pil(in, shorter, new_long, filter) : resize_pil(in, new_long, shorter, filter);
+  const long long new_long = resized_long_side(in.width, in.height, shorter);
+  if (new_long > INT_MAX)
+    throw Error("", "resizing " + std::to_string(in.width) + "x" + std::to_string(in.height) +
+                        " to a shorter side of " + std::to_string(shorter) +
+                        " makes a side longer than 2^31");
+  const int n = static_cast<int>(new_long);
+  return portrait ? resize_pil(in, shorter, n, filter) : resize_pil(in, n, shorter, filter);
 }
 
 // Python's int(round(d / 2.0)) for an integer d >= 0: halves go to the even neighbour.
@@ -684,15 +762,37 @@ Image gray_as_rgb(const Image& in) {
 // The size limit is checked on the header before decoding where the header is parsed above, and
 // on the decoded size always; max_pixels <= 0 turns it off.
 Image load_image(const std::string& path, long long max_pixels) {
-  const Bytes bytes = read_file(path);
+  return decode_image(read_file(path), path, max_pixels);
+}
+
+// Only formats whose size is read from the header here reach a decoder, so that the pixel limit
+// holds before any memory is spent (OpenCV's own guard allows 2^30 pixels).
+Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& path, long long max_pixels) {
+  if (bytes.empty()) throw Error(path, "file is empty");
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) throw Error(path, "file is larger than 2 GiB");
   const Header header = read_header(bytes);
-  if (header.width > 0 && header.height > 0) check_pixel_limit(path, header.width, header.height, max_pixels);
+  switch (header.format) {
+    case Format::kUnknown:
+      throw Error(path, "not a recognised image format (PNG, JPEG, BMP, TIFF, WebP, PNM, PAM, Sun raster)");
+    case Format::kFloat:
+      throw Error(path,
+                  "unsupported sample type (a floating-point format: OpenEXR, Radiance HDR or PFM); only "
+                  "8- and 16-bit images are read");
+    case Format::kJpeg2000:
+      throw Error(path, "JPEG 2000 is not supported; convert it to PNG");
+    default:
+      break;
+  }
+  if (header.width <= 0 || header.height <= 0)
+    throw Error(path,
+                std::string("corrupt ") + format_name(header.format) + " file (no image size in its header)");
+  check_pixel_limit(path, header.width, header.height, max_pixels);
   std::string problem;
   if (header.format == Format::kPng) problem = png_problem(bytes);
   if (header.format == Format::kJpeg) problem = jpeg_problem(bytes);
   if (!problem.empty()) throw Error(path, problem);
   const cv::Mat mat = decode(bytes, path, header);
-  check_pixel_limit(path, mat.cols, mat.rows, max_pixels);  // formats whose header is not read here
+  check_pixel_limit(path, mat.cols, mat.rows, max_pixels);  // should the decoder disagree with the header
   return to_rgb(mat, header, path);
 }
 
@@ -759,8 +859,23 @@ std::vector<float> to_normalized_chw(const Image& img, const Preprocessing& p) {
 
 // Resize, centre crop, normalise. With grayscale the image is converted first, as
 // Image.open(p).convert('L') followed by the same transforms would do.
-std::vector<float> preprocess(const Image& img, const Preprocessing& p, int* out_height, int* out_width) {
+std::vector<float> preprocess(const Image& img, const Preprocessing& p, int* out_height, int* out_width,
+                              long long max_pixels) {
   const Filter& filter = filter_named(p.interpolation);
+  // The resize's output is bounded like a decoded image: a 20000x1 strip within the limit would
+  // otherwise become 5,120,000x256 (1.3 gigapixels) on its way to a 224x224 crop.
+  if (p.resize > 0 && max_pixels > 0 && img.width > 0 && img.height > 0) {
+    const bool portrait = img.width <= img.height;
+    const long long new_long = resized_long_side(img.width, img.height, p.resize);
+    if (new_long > max_pixels / p.resize)
+      throw Error("", "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                          " pixels; resizing it to a shorter side of " + std::to_string(p.resize) +
+                          " gives " +
+                          (portrait ? std::to_string(p.resize) + "x" + std::to_string(new_long)
+                                    : std::to_string(new_long) + "x" + std::to_string(p.resize)) +
+                          " pixels, above the limit of " + std::to_string(max_pixels) +
+                          " (use --max-pixels to raise it)");
+  }
   Image gray, resized, cropped;
   const Image* current = &img;
   if (p.grayscale) {

@@ -28,6 +28,11 @@ constexpr long long kDefaultMaxPixels = 178956970;  // PIL's default MAX_IMAGE_P
 // too-large files.
 Image load_image(const std::string& path, long long max_pixels = kDefaultMaxPixels);
 
+// The same for a file's bytes; `path` names it in errors. Only formats whose size this file reads
+// from the header (PNG, JPEG, BMP, GIF, TIFF, WebP, PNM, PAM, Sun raster) are passed to OpenCV.
+Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& path,
+                   long long max_pixels = kDefaultMaxPixels);
+
 // PIL's Image.resize(size, Image.BILINEAR) bit for bit (Pillow's Resample.c: separable
 // triangle filter whose support widens with the downscale factor, i.e. antialiased,
 // 22-bit fixed-point coefficients, horizontal pass then vertical, each rounded to uint8).
@@ -47,7 +52,8 @@ struct Preprocessing {
   std::string interpolation = "bilinear";
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
-  bool grayscale = false;  // models with one input channel (e.g. Fashion-MNIST): ITU-R 601-2 luma as PIL's convert('L')
+  bool grayscale =
+      false;  // models with one input channel (e.g. Fashion-MNIST): ITU-R 601-2 luma as PIL's convert('L')
 };
 
 // ToTensor + Normalize in float32 exactly as torchvision computes them: (x / 255 - mean) / std.
@@ -55,6 +61,8 @@ struct Preprocessing {
 std::vector<float> to_normalized_chw(const Image& img, const Preprocessing& p);
 
 // The full pipeline: resize, centre crop, normalise. out_height/out_width receive the size.
-std::vector<float> preprocess(const Image& img, const Preprocessing& p, int* out_height, int* out_width);
+// A resize whose output would exceed max_pixels (<= 0: no limit) is refused with bagnet::Error.
+std::vector<float> preprocess(const Image& img, const Preprocessing& p, int* out_height, int* out_width,
+                              long long max_pixels = kDefaultMaxPixels);
 
 }  // namespace bagnet

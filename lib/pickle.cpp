@@ -25,6 +25,13 @@ constexpr std::size_t kMaxStack = std::size_t{1} << 20;
 constexpr std::size_t kMaxMarks = std::size_t{1} << 16;
 constexpr std::size_t kMaxLine = 4096;      // protocol-0 text arguments: GLOBAL names, INT, PUT
 constexpr std::size_t kMaxLongBytes = 256;  // LONG4; torch never writes ints near this size
+// Copying work (references copied into new containers, dict key bytes hashed) may grow only in
+// proportion to the input read so far. A memoised tuple can be passed to torch.Size or
+// OrderedDict once per 2-byte BINGET, and each call copies it whole: without this budget a 64 KB
+// file costs gigabytes and minutes. A real state dict copies a few references per tensor,
+// each tensor taking ~100 bytes of pickle.
+constexpr std::uint64_t kWorkBase = std::uint64_t{1} << 20;
+constexpr std::uint64_t kWorkPerByte = 16;
 
 // Opcodes, as named in Python's Lib/pickle.py.
 // clang-format off
@@ -327,6 +334,15 @@ class PickleReader {
     }
   }
 
+  // Charges `units` of copying work (one per reference copied, one per 16 key bytes hashed).
+  void count_work(std::uint64_t units) {
+    work_ += units;
+    if (work_ > kWorkBase + kWorkPerByte * pos_) {
+      fail("more copying than a pickle of " + std::to_string(pos_) +
+           " bytes can need (repeated references to large containers); not a checkpoint");
+    }
+  }
+
   PickleRef make(Kind kind) {
     count_object();
     auto value = std::make_shared<PickleValue>(kind);
@@ -374,6 +390,7 @@ class PickleReader {
   }
 
   void dict_set(PickleValue& dict, PickleRef key, PickleRef value) {
+    count_work(1 + key->text.size() / 16);
     const auto inserted = dict.dict_index.emplace(dict_key(*key), dict.items.size());
     if (inserted.second) {
       dict.items.push_back(std::move(key));
@@ -455,6 +472,7 @@ class PickleReader {
     if (value.kind != Kind::kTuple && value.kind != Kind::kList) {
       fail(std::string(what) + " is a " + kind_name(value.kind) + ", not a tuple");
     }
+    count_work(value.items.size());
     std::vector<std::int64_t> ints;
     for (const PickleRef& item : value.items) {
       const std::int64_t v = int_arg(*item, what);
@@ -509,6 +527,7 @@ class PickleReader {
       PickleRef dict = make(Kind::kDict);
       if (args.empty()) return dict;  // what torch.save writes; items follow by SETITEMS
       if (args.size() == 1 && (args[0]->kind == Kind::kList || args[0]->kind == Kind::kTuple)) {
+        count_work(args[0]->items.size());
         for (const PickleRef& pair : args[0]->items) {
           if ((pair->kind != Kind::kTuple && pair->kind != Kind::kList) || pair->items.size() != 2) {
             fail("OrderedDict item is not a (key, value) pair");
@@ -874,6 +893,7 @@ class PickleReader {
   std::uint64_t pos_ = 0;     // bytes read so far
   std::uint64_t op_pos_ = 0;  // where the current opcode started
   std::uint64_t objects_ = 0;
+  std::uint64_t work_ = 0;  // see count_work
 
   // result_ is declared first so that it is destroyed last: the stack and memo only drop
   // references, and result_ then unlinks everything without recursion.

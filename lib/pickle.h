@@ -10,8 +10,10 @@
 // storage bytes and turns recipes into tensors.
 //
 // Every length read from the input is checked against the bytes that remain before anything is
-// allocated, and the number of objects is capped, so a truncated or hostile file gives an error,
-// never a crash, a huge allocation or a hang.
+// allocated, the number of objects is capped, and the copying that memoised references can make
+// (torch.Size or OrderedDict of one big tuple, again and again) is bounded by a budget
+// proportional to the bytes read, so a truncated or hostile file gives an error, never a crash,
+// a huge allocation or a hang.
 #include <cstdint>
 #include <istream>
 #include <memory>

@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "lib/error.h"
+#include "lib/json_read.h"
 
 namespace fs = std::filesystem;
 
@@ -15,71 +17,52 @@ namespace {
 
 nlohmann::json read_registry_file();
 
-Preprocessing parse_preprocessing(const nlohmann::json& j, const std::string& where) {
+// The registry's numbers, range-checked: a typo must not become a 2^31-pixel resize.
+constexpr int kMaxSide = 1 << 16;
+
+Preprocessing parse_preprocessing(const nlohmann::json& j, const std::string& path,
+                                  const std::string& where) {
+  if (!j.is_object()) throw Error(path, "preprocessing '" + where + "' is not an object");
   Preprocessing p;
-  try {
-    p.resize = j.value("resize", 0);
-    p.crop = j.value("crop", 0);
-    p.interpolation = j.value("interpolation", "bilinear");
-    p.grayscale = j.value("grayscale", false);
-    auto mean = j.at("mean").get<std::vector<float>>();
-    auto stdv = j.at("std").get<std::vector<float>>();
-    if (mean.size() != stdv.size() || (mean.size() != 3 && mean.size() != 1))
-      throw Error(where, "mean and std need 3 (RGB) or 1 (grayscale) values");
-    for (size_t c = 0; c < 3; ++c) {
-      p.mean[c] = mean[std::min(c, mean.size() - 1)];
-      p.std[c] = stdv[std::min(c, stdv.size() - 1)];
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where, std::string("bad preprocessing entry: ") + e.what());
+  auto optional_int = [&](const char* key, int fallback) {
+    const auto it = j.find(key);
+    return it == j.end() ? fallback : json_integer<int>(*it, path, where + "." + key, 0, kMaxSide);
+  };
+  p.resize = optional_int("resize", 0);
+  p.crop = optional_int("crop", 0);
+  if (const auto it = j.find("interpolation"); it != j.end())
+    p.interpolation = json_string(*it, path, where + ".interpolation");
+  if (const auto it = j.find("grayscale"); it != j.end())
+    p.grayscale = json_bool(*it, path, where + ".grayscale");
+  std::vector<float> mean, stdv;
+  for (auto [key, out] : {std::pair<const char*, std::vector<float>*>{"mean", &mean}, {"std", &stdv}}) {
+    const nlohmann::json& list = json_field(j, key, path, where);
+    if (!list.is_array()) throw Error(path, "'" + where + "." + key + "' is not an array");
+    for (size_t i = 0; i < list.size() && i < 4; ++i)
+      out->push_back(static_cast<float>(
+          json_number(list[i], path, where + "." + key + "[" + std::to_string(i) + "]", -1e6, 1e6)));
+    if (list.size() > 3) out->clear();  // reported below
+  }
+  if (mean.size() != stdv.size() || (mean.size() != 3 && mean.size() != 1))
+    throw Error(path, where + ": mean and std need 3 (RGB) or 1 (grayscale) values");
+  for (size_t c = 0; c < 3; ++c) {
+    p.mean[c] = mean[std::min(c, mean.size() - 1)];
+    p.std[c] = stdv[std::min(c, stdv.size() - 1)];
+    if (p.std[c] == 0.0f) throw Error(path, where + ": std must not be zero");
   }
   return p;
 }
 
 nlohmann::json read_registry_file() {
   const std::string path = registry_path();
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot open the model registry (set BAGNET_CONFIG_DIR to the configs/ folder)");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, std::string("not valid JSON: ") + e.what());
-  }
-  return j;
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_json(text.str(), path);
 }
 
-std::vector<ModelSpec> load_registry() {
-  const std::string path = registry_path();
-  const nlohmann::json& j = registry_json();
-  std::vector<ModelSpec> specs;
-  try {
-    const auto& pre = j.at("preprocessing");
-    for (const auto& row : j.at("models")) {
-      ModelSpec s;
-      s.name = row.at("name").get<std::string>();
-      s.architecture = row.at("architecture").get<std::string>();
-      s.patch_size = row.value("patch_size", 0);
-      s.num_classes = row.value("num_classes", 1000);
-      s.in_channels = row.value("in_channels", 3);
-      s.labels = row.value("labels", "imagenet");
-      s.preprocessing_name = row.at("preprocessing").get<std::string>();
-      if (!pre.contains(s.preprocessing_name))
-        throw Error(path, "model " + s.name + ": unknown preprocessing '" + s.preprocessing_name + "'");
-      s.preprocessing = parse_preprocessing(pre.at(s.preprocessing_name), path);
-      s.weights_file = row.value("weights", "");
-      s.sha256_prefix = row.value("sha256", "");
-      s.url = row.value("url", "");
-      s.paper = row.value("paper", "");
-      s.embedded = row.value("embedded", false);
-      s.raw = row;
-      specs.push_back(std::move(s));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, std::string("malformed registry: ") + e.what());
-  }
-  return specs;
-}
+std::vector<ModelSpec> load_registry() { return parse_model_registry(registry_json(), registry_path()); }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -96,6 +79,60 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+std::vector<ModelSpec> parse_model_registry(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_object()) throw Error(path, "malformed registry: the top level is not an object");
+  const nlohmann::json& pre = json_field(j, "preprocessing", path);
+  if (!pre.is_object()) throw Error(path, "malformed registry: 'preprocessing' is not an object");
+  const nlohmann::json& models = json_field(j, "models", path);
+  if (!models.is_array()) throw Error(path, "malformed registry: 'models' is not an array");
+  if (const auto it = j.find("labels"); it != j.end()) {
+    if (!it->is_object()) throw Error(path, "malformed registry: 'labels' is not an object");
+    for (const auto& [key, entry] : it->items()) {
+      json_string(json_field(entry, "names", path, "labels." + key), path, "labels." + key + ".names");
+      if (entry.contains("wnids")) json_string(entry["wnids"], path, "labels." + key + ".wnids");
+    }
+  }
+  std::vector<ModelSpec> specs;
+  for (size_t i = 0; i < models.size(); ++i) {
+    const nlohmann::json& row = models[i];
+    const std::string where = "models[" + std::to_string(i) + "]";
+    auto text = [&](const char* key, const char* fallback) {
+      const auto it = row.find(key);
+      if (it == row.end()) {
+        if (fallback) return std::string(fallback);
+        throw Error(path, "malformed registry: " + where + " has no '" + key + "'");
+      }
+      return json_string(*it, path, where + "." + key);
+    };
+    auto number = [&](const char* key, int fallback, int lo, int hi) {
+      const auto it = row.find(key);
+      return it == row.end() ? fallback : json_integer<int>(*it, path, where + "." + key, lo, hi);
+    };
+    if (!row.is_object()) throw Error(path, "malformed registry: " + where + " is not an object");
+    ModelSpec s;
+    s.name = text("name", nullptr);
+    s.architecture = text("architecture", nullptr);
+    s.patch_size = number("patch_size", 0, 0, kMaxSide);
+    s.num_classes = number("num_classes", 1000, 1, 1 << 24);
+    s.in_channels = number("in_channels", 3, 1, 3);
+    s.labels = text("labels", "imagenet");
+    s.preprocessing_name = text("preprocessing", nullptr);
+    const auto p = pre.find(s.preprocessing_name);
+    if (p == pre.end())
+      throw Error(path, "model " + s.name + ": unknown preprocessing '" + s.preprocessing_name + "'");
+    s.preprocessing = parse_preprocessing(*p, path, "preprocessing." + s.preprocessing_name);
+    s.weights_file = text("weights", "");
+    s.sha256_prefix = text("sha256", "");
+    s.url = text("url", "");
+    s.paper = text("paper", "");
+    if (const auto it = row.find("embedded"); it != row.end())
+      s.embedded = json_bool(*it, path, where + ".embedded");
+    s.raw = row;
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
 
 std::string config_dir() {
   if (const char* env = std::getenv("BAGNET_CONFIG_DIR"); env && *env) return env;

@@ -23,7 +23,7 @@ struct ModelSpec {
   std::string url;
   std::string paper;
   bool embedded = false;  // weights ship with the toolkit (configs/weights/)
-  nlohmann::json raw;  // the whole row, for architecture options and provenance
+  nlohmann::json raw;     // the whole row, for architecture options and provenance
 };
 
 // Directory of the registry and label files: $BAGNET_CONFIG_DIR, else the source tree's configs/.
@@ -32,6 +32,10 @@ std::string config_dir();
 // configs/models.json, parsed once. Throws bagnet::Error if unreadable.
 std::string registry_path();
 const nlohmann::json& registry_json();
+
+// The models of a registry document (models.json's content); `path` names it in errors. Checks
+// every field's type and range. Throws bagnet::Error.
+std::vector<ModelSpec> parse_model_registry(const nlohmann::json& registry, const std::string& path);
 
 // All registered models, in file order. Throws bagnet::Error on a malformed registry.
 const std::vector<ModelSpec>& model_registry();
