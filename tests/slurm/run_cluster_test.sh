@@ -5,10 +5,10 @@
 # and resubmitted with the command that submit printed. Each result must equal an unsharded
 # run of the same tool. bagnet-stylize does not exist yet, so it is not covered.
 #
-# Usage: tests/slurm/run_cluster_test.sh [--build DIR] [--data DIR] [--only eval|heatmap] [--keep]
+# Usage: tests/slurm/run_cluster_test.sh [--build DIR] [--data DIR] [--only PART] [--keep]
 #   --build DIR   the tools and fixtures/ (default: build/ of this repository)
 #   --data DIR    the shared data with stimuli/edges (default: ../shared/data next to the repository)
-#   --only T      run one tool's part
+#   --only PART   run one part only: eval, heatmap or resources (the sbatch requests)
 #   --keep        keep the temporary folder (cluster logs, job logs, results)
 # Needs root and Debian's slurm-wlm and munge (scripts/setup.sh installs them). Not root:
 # prints SKIPPED and exits 77 (ctest shows the test as skipped, not passed). Anything else
@@ -177,6 +177,36 @@ restart_count() { scontrol show job "$1" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/
 shards=4
 common=(--model bagnet9 --weights "$weights" --shards "$shards" --device cpu --threads 1 --mem 1G
   --time 00:20:00 --bin "$build")
+
+# ---- resources: what submit asks sbatch for -----------------------------------------------
+log "resources: sbatch gets what the options say, and no more than a node has"
+res=(--model bagnet9 --weights "$weights" --data "$edges" --out "$runs/res" --shards 2 --bin "$build")
+# --device cuda asks for a GPU, which this cluster does not have: sbatch itself refuses.
+if r=$("$slurm_eval" submit "${res[@]}" --threads 1 2>&1); then fail "a GPU job was accepted on a cluster without GPUs"; fi
+grep -q 'Invalid generic resource' <<<"$r" || fail "--device cuda: $r"
+if r=$("$slurm_eval" submit "${res[@]}" --device cpu --cpus $((CLUSTER_CPUS + 1)) 2>&1); then
+  fail "--cpus $((CLUSTER_CPUS + 1)) was submitted on a $CLUSTER_CPUS-CPU node (it would pend for ever)"
+fi
+grep -q "the largest node of partition (default) has $CLUSTER_CPUS" <<<"$r" || fail "--cpus: $r"
+if r=$("$slurm_eval" submit "${res[@]}" --device cpu --threads 1 --mem $((CLUSTER_MEMORY_MB + 1024))M 2>&1); then
+  fail "--mem beyond the node was submitted"
+fi
+grep -q "largest node of partition (default) has ${CLUSTER_MEMORY_MB}M" <<<"$r" || fail "--mem: $r"
+# Defaults on cpu: 8 CPUs lowered to the node's, no GPU, the cluster's memory; --sbatch-opt
+# reaches both jobs (held here, so nothing runs).
+r=$("$slurm_eval" submit "${res[@]}" --device cpu --sbatch-opt --hold 2>&1) || fail "submit with defaults: $r"
+job=$(sed -n 's/^array job \([0-9]*\) .*merge job \([0-9]*\) .*/\1/p' <<<"$r")
+merge_job=$(sed -n 's/^array job \([0-9]*\) .*merge job \([0-9]*\) .*/\2/p' <<<"$r")
+[[ -n $job && -n $merge_job ]] || fail "submit with defaults: $r"
+grep -q "has $CLUSTER_CPUS CPUs: asking for $CLUSTER_CPUS per task" <<<"$r" || ((CLUSTER_CPUS >= 8)) || fail "no note on the lowered CPUs: $r"
+info=$(scontrol show job "$job")
+grep -q "NumCPUs=$((CLUSTER_CPUS < 8 ? CLUSTER_CPUS : 8)) " <<<"$info" || fail "array job: $(grep -o 'NumCPUs=[^ ]*' <<<"$info" | head -n 1)"
+grep -q 'Reason=JobHeldUser' <<<"$info" || fail "--sbatch-opt --hold did not reach the array job"
+grep -q 'Reason=JobHeldUser' <<<"$(scontrol show job "$merge_job")" || fail "--sbatch-opt --hold did not reach the merge job"
+grep -q 'TresPerNode=.*gpu' <<<"$info" && fail "a GPU was asked for with --device cpu"
+scancel "$job" "$merge_job"
+log "  --device cuda: sbatch refuses the GPU here; --cpus/--mem beyond the node: refused;" \
+  "defaults: NumCPUs=$(grep -o 'NumCPUs=[0-9]*' <<<"$info" | head -n 1 | cut -d= -f2), held by --sbatch-opt --hold"
 
 # ---- bagnet-eval ----------------------------------------------------------------------
 if [[ -z $only || $only == eval ]]; then
