@@ -64,12 +64,13 @@ tmp=$(mktemp -d "${CLUSTER_PREFIX}XXXXXX")
 runs=$tmp/runs
 mkdir -p "$runs"
 
+ref_pid=""
 on_exit() {
   local rc=$?
   set +e
   if ((rc != 0)) && [[ -n ${SLURM_CONF:-} ]]; then
     echo "---- jobs" >&2
-    squeue -t all -r -o '%.12i %.20j %.10T %.8M %R' >&2
+    squeue -t all -r -o '%.12i %.20j %.10T %.8M %R' >&2 || echo "squeue failed: $?" >&2
     local f
     for f in "$runs"/*/slurm-*.out; do
       [[ -f $f ]] || continue
@@ -79,8 +80,14 @@ on_exit() {
     for f in "$tmp"/log/slurmctld.log "$tmp"/log/slurmd.log; do
       [[ -f $f ]] || continue
       echo "---- last error lines of $f" >&2
-      grep -i 'error\|fatal' "$f" | tail -n 8 >&2
+      # Less what every fresh start logs: no saved state yet, no PMIx, no hwloc cache, no mail.
+      grep -i 'error\|fatal' "$f" | grep -v 'state file\|backup state\|pmix\|MPI\|MailProg\|hwloc\|Domain socket' |
+        tail -n 8 >&2
     done
+  fi
+  if [[ -n $ref_pid ]] && kill -0 "$ref_pid" 2>/dev/null; then # the unsharded run in the background
+    kill -TERM "$ref_pid"
+    wait "$ref_pid"
   fi
   cluster_down
   if ((keep)); then
