@@ -237,10 +237,14 @@ case $mode in
     # largest node, refuse what was asked for explicitly. Skipped when sinfo cannot tell.
     if ((!dry_run)); then
       partition=$(target_partition)
-      if nodes=$(sinfo -h -N ${partition:+-p "$partition"} -o '%c %m' 2>/dev/null) && [[ -n $nodes ]]; then
+      where="partition $partition"
+      if [[ -z $partition ]]; then # the default one, marked with * by sinfo
+        partition=$(sinfo -h -o %P 2>/dev/null | sed -n 's/\*$//p' | head -n 1) || partition=""
+        where="partition ${partition:-?} (the default)"
+      fi
+      if [[ -n $partition ]] && nodes=$(sinfo -h -N -p "$partition" -o '%c %m' 2>/dev/null) && [[ -n $nodes ]]; then
         max_cpus=$(awk '$1 > m { m = $1 } END { print m + 0 }' <<<"$nodes")
         max_mem=$(awk '$2 + 0 > m { m = $2 + 0 } END { print m + 0 }' <<<"$nodes")
-        where="partition ${partition:-(default)}"
         if ((max_cpus > 0 && cpus > max_cpus)); then
           ((cpus_given)) &&
             die "$cpus CPUs per task, but the largest node of $where has $max_cpus: give --threads or --cpus $max_cpus or less"

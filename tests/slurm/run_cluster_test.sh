@@ -194,11 +194,11 @@ grep -q 'Invalid generic resource' <<<"$r" || fail "--device cuda: $r"
 if r=$("$slurm_eval" submit "${res[@]}" --device cpu --cpus $((CLUSTER_CPUS + 1)) 2>&1); then
   fail "--cpus $((CLUSTER_CPUS + 1)) was submitted on a $CLUSTER_CPUS-CPU node (it would pend for ever)"
 fi
-grep -q "the largest node of partition (default) has $CLUSTER_CPUS" <<<"$r" || fail "--cpus: $r"
+grep -q "the largest node of partition test (the default) has $CLUSTER_CPUS" <<<"$r" || fail "--cpus: $r"
 if r=$("$slurm_eval" submit "${res[@]}" --device cpu --threads 1 --mem $((CLUSTER_MEMORY_MB + 1024))M 2>&1); then
   fail "--mem beyond the node was submitted"
 fi
-grep -q "largest node of partition (default) has ${CLUSTER_MEMORY_MB}M" <<<"$r" || fail "--mem: $r"
+grep -q "largest node of partition test (the default) has ${CLUSTER_MEMORY_MB}M" <<<"$r" || fail "--mem: $r"
 # Defaults on cpu: 8 CPUs lowered to the node's, no GPU, the cluster's memory; --sbatch-opt
 # reaches both jobs (held here, so nothing runs).
 r=$("$slurm_eval" submit "${res[@]}" --device cpu --sbatch-opt --hold 2>&1) || fail "submit with defaults: $r"
@@ -229,21 +229,36 @@ if [[ -z $only || $only == eval ]]; then
     echo $((n > 1 ? n - 1 : 0))
   }
 
-  log "bagnet-eval, run 1: array of $shards + afterok merge; task 0 requeued mid-run"
+  # Task $1 restarted once and resumed part-way (its log says how many images were done).
+  check_resumed() {
+    local task=$1 log=$2 n
+    [[ $(restart_count "$task") == 1 ]] || fail "task $task has Restarts=$(restart_count "$task"), expected 1"
+    grep -q '(restart 1)' "$log" || fail "task $task's log shows no restart"
+    n=$(sed -n 's/^resuming from .* (\([0-9]*\) images done)$/\1/p' "$log")
+    [[ -n $n ]] || fail "task $task did not resume (no 'resuming from' in its log)"
+    ((n > 0 && n < per_task)) || fail "task $task resumed with $n images done: not mid-run"
+    echo "$n"
+  }
+
+  log "bagnet-eval, run 1: array of $shards + afterok merge; task 0 requeued, task 2 near its time limit"
   out=$runs/eval-1
   submit --out "$out" --data "$edges" "${common[@]}" -- -b 4
   wait_mid_run "${job}_0" "records $out/shard-0/results.jsonl"
-  log "task ${job}_0 has $(records "$out/shard-0/results.jsonl") of ~$per_task records: scontrol requeue"
+  log "task ${job}_0 has $(records "$out/shard-0/results.jsonl") of $per_task records: scontrol requeue"
   scontrol requeue "${job}_0" || fail "scontrol requeue ${job}_0 failed"
+  # What --signal=B:USR1@300 sends five minutes before the time limit: USR1 to the batch
+  # shell alone, which stops the tool and requeues its own task.
+  wait_mid_run "${job}_2" "records $out/shard-2/results.jsonl"
+  log "task ${job}_2 has $(records "$out/shard-2/results.jsonl") records: USR1 to its batch shell (the time-limit warning)"
+  scancel --batch --signal=USR1 "${job}_2" || fail "scancel --batch --signal=USR1 ${job}_2 failed"
   wait_ended "$job" "$merge_job"
   tasks_completed "$job" "$shards"
   expect_state "$merge_job" COMPLETED
-  [[ $(restart_count "${job}_0") == 1 ]] || fail "task ${job}_0 has Restarts=$(restart_count "${job}_0"), expected 1"
-  resumed=$(sed -n 's/^resuming from .* (\([0-9]*\) images done)$/\1/p' "$out/slurm-${job}_0.out")
-  [[ -n $resumed ]] || fail "task ${job}_0 did not resume (no 'resuming from' in its log)"
-  ((resumed > 0 && resumed < per_task)) || fail "task ${job}_0 resumed with $resumed images done: not mid-run"
-  grep -q '(restart 1)' "$out/slurm-${job}_0.out" || fail "task ${job}_0's log shows no restart"
-  log "tasks COMPLETED, task 0 restarted once and resumed with $resumed images done; merge job COMPLETED"
+  resumed=$(check_resumed "${job}_0" "$out/slurm-${job}_0.out")
+  resumed2=$(check_resumed "${job}_2" "$out/slurm-${job}_2.out")
+  grep -q 'time limit near: requeueing task 2' "$out/slurm-${job}_2.out" || fail "task ${job}_2 did not requeue itself"
+  log "tasks COMPLETED; task 0 restarted once, resumed with $resumed images done; task 2 requeued itself," \
+    "resumed with $resumed2 done; merge job COMPLETED"
   wait "$ref_pid" || fail "the unsharded bagnet-eval run failed: $(tail -n 3 "$tmp/eval-whole.log")"
   $python "$here/compare_runs.py" eval "$out/merged" "$runs/eval-whole" || fail "run 1: merged != unsharded"
 
