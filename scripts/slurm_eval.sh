@@ -89,6 +89,7 @@ Examples:
   scripts/slurm_eval.sh submit --tool heatmap --model bagnet33 --data images/ --out runs/maps \
       --shards 8 -- --stride 4 --top 2
   scripts/slurm_eval.sh merge --out runs/in-val --shards 8
+  scripts/slurm_eval.sh merge --tool heatmap --out runs/maps     # checks that all tasks finished
   # one task by hand, no Slurm (e.g. a smoke test):
   SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=4 scripts/slurm_eval.sh task --model bagnet9 \
       --weights w.pt --data list.csv --out /tmp/run --device cpu --threads 1
