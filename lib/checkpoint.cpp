@@ -3,8 +3,11 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/versions.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -280,14 +283,19 @@ at::Tensor make_tensor(const TensorRecipe& recipe, at::ScalarType dtype, const S
   }
 }
 
-// ---- the zip central directory ------------------------------------------------------------------
+// ---- the zip archive (PyTorch >= 1.6) -------------------------------------------------------------
 
-// miniz (inside PyTorchStreamReader) allocates a record's uncompressed size, as the central
-// directory states it, before inflating it. The directory is read here first, the way miniz
-// reads it, so that no record can claim more than its compressed bytes can hold.
+// The archive is read here, not by LibTorch's PyTorchStreamReader: miniz allocates a record's
+// size as the central directory states it before reading a byte, and the reader's constructor
+// leaks miniz's state whenever it throws (LeakSanitizer finds it). Reading a zip of stored
+// records (what torch.save writes) takes the central directory, local headers and CRCs; deflated
+// records, which torch.save never writes, are inflated with zlib within their stated size.
 struct ZipEntry {
   std::uint64_t compressed = 0, uncompressed = 0;
-  std::uint16_t method = 0;  // 0 stored (what torch.save writes), 8 deflated
+  std::uint16_t method = 0;  // 0 stored, 8 deflated
+  std::uint16_t flags = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t local_header = 0;  // offset of the entry's local header
 };
 
 // Deflate cannot expand data by more than about 1032:1 (RFC 1951: 258 bytes per 2-bit code).
@@ -299,166 +307,211 @@ std::uint64_t le(const std::string& b, std::size_t at, int bytes) {
   return v;
 }
 
-std::string read_at(std::ifstream& in, std::uint64_t offset, std::uint64_t size, const std::string& path) {
-  std::string out(static_cast<std::size_t>(size), '\0');
-  in.clear();
-  in.seekg(static_cast<std::streamoff>(offset));
-  if (!in.read(out.data(), static_cast<std::streamsize>(size)))
-    throw Error(path, "not a valid torch.save zip archive (cut short: the zip directory lies past the end)");
-  return out;
-}
-
-std::unordered_map<std::string, ZipEntry> zip_directory(const std::string& path, std::uint64_t file_size) {
-  auto bad = [&](const std::string& why) {
-    return Error(path, "not a valid torch.save zip archive (" + why + ")");
-  };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, std::string("cannot open file: ") + std::strerror(errno));
-  // The end-of-central-directory record: the last "PK\5\6" within its 22 bytes plus a comment.
-  const std::uint64_t tail_size = std::min<std::uint64_t>(file_size, 22 + 0xFFFF);
-  const std::string tail = read_at(in, file_size - tail_size, tail_size, path);
-  std::size_t eocd = std::string::npos;
-  for (std::size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;)
-    if (tail.compare(i, 4, "PK\x05\x06") == 0) {
-      eocd = i;
-      break;
-    }
-  if (eocd == std::string::npos) throw bad("no end of central directory");
-  std::uint64_t entries = le(tail, eocd + 10, 2), cd_size = le(tail, eocd + 12, 4),
-                cd_offset = le(tail, eocd + 16, 4);
-  const std::uint64_t eocd_offset = file_size - tail_size + eocd;
-  if (eocd_offset >= 20) {  // a zip64 locator right before it: miniz then takes the zip64 fields
-    const std::string locator = read_at(in, eocd_offset - 20, 20, path);
-    if (locator.compare(0, 4, "PK\x06\x07") == 0) {
-      const std::uint64_t at = le(locator, 8, 8);
-      if (at > file_size || file_size - at < 56) throw bad("zip64 directory past the end");
-      const std::string z = read_at(in, at, 56, path);
-      if (z.compare(0, 4, "PK\x06\x06") != 0) throw bad("bad zip64 directory");
-      if (entries == 0xFFFF) entries = le(z, 32, 8);
-      if (cd_size == 0xFFFFFFFF) cd_size = le(z, 40, 8);
-      if (cd_offset == 0xFFFFFFFF) cd_offset = le(z, 48, 8);
-    }
+class ZipArchive {
+ public:
+  ZipArchive(const std::string& path, std::uint64_t file_size)
+      : path_(path), size_(file_size), in_(path, std::ios::binary), read_budget_(file_size) {
+    if (!in_) throw Error(path, std::string("cannot open file: ") + std::strerror(errno));
+    read_directory();
   }
-  if (cd_offset > file_size || cd_size > file_size - cd_offset) throw bad("central directory past the end");
-  if (entries > cd_size / 46) throw bad("more entries than the central directory holds");
-  const std::string cd = read_at(in, cd_offset, cd_size, path);
-  std::unordered_map<std::string, ZipEntry> out;
-  std::size_t p = 0;
-  for (std::uint64_t n = 0; n < entries; ++n) {
-    if (cd.size() - p < 46 || cd.compare(p, 4, "PK\x01\x02") != 0) throw bad("corrupt central directory");
-    ZipEntry e;
-    e.method = static_cast<std::uint16_t>(le(cd, p + 10, 2));
-    e.compressed = le(cd, p + 20, 4);
-    e.uncompressed = le(cd, p + 24, 4);
-    const std::size_t name_len = le(cd, p + 28, 2), extra_len = le(cd, p + 30, 2),
-                      comment_len = le(cd, p + 32, 2);
-    if (cd.size() - p - 46 < name_len + extra_len + comment_len) throw bad("corrupt central directory");
-    const std::string name = cd.substr(p + 46, name_len);
-    const bool big_uncompressed = e.uncompressed == 0xFFFFFFFF, big_compressed = e.compressed == 0xFFFFFFFF;
-    if (big_uncompressed || big_compressed) {  // the zip64 extra field (id 1) holds the real sizes
-      bool found = false;
-      for (std::size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
-        const std::size_t id = le(cd, x, 2), size = le(cd, x + 2, 2);
-        if (x + 4 + size > p + 46 + name_len + extra_len) break;
-        if (id == 1) {
-          std::size_t f = x + 4;
-          if (big_uncompressed && f + 8 <= x + 4 + size) e.uncompressed = le(cd, f, 8), f += 8;
-          if (big_compressed && f + 8 <= x + 4 + size) e.compressed = le(cd, f, 8);
-          found = true;
-          break;
-        }
-        x += 4 + size;
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error(path_, "not a valid torch.save zip archive (" + why + ")");
+  }
+
+  // Records by name inside the archive's folder (the folder of its first file, as LibTorch
+  // takes it): "data.pkl", "data/0", "version".
+  bool has(const std::string& name) const { return entries_.count(folder_ + name) > 0; }
+  std::uint64_t size(const std::string& name) const { return entries_.at(folder_ + name).uncompressed; }
+
+  // Reads record `name` into out[0 .. size(name)). Records that overlap in the file cannot make
+  // the loader read more bytes than the file holds.
+  void read(const std::string& name, char* out) {
+    const ZipEntry& e = entries_.at(folder_ + name);
+    const std::string shown = "'" + printable(folder_ + name) + "'";
+    if (e.flags & 0x61) fail("record " + shown + " is encrypted or patched");
+    if (e.method != 0 && e.method != 8) fail("record " + shown + " uses compression method " + std::to_string(e.method));
+    if (e.compressed > read_budget_) fail("its records overlap: reading " + shown + " would read more than the file holds");
+    read_budget_ -= e.compressed;
+    if (e.local_header > size_ || size_ - e.local_header < 30) fail("record " + shown + " lies past the end");
+    const std::string local = read_at(e.local_header, 30);
+    if (local.compare(0, 4, "PK\x03\x04") != 0) fail("no local header for record " + shown);
+    const std::uint64_t data_at = e.local_header + 30 + le(local, 26, 2) + le(local, 28, 2);
+    if (data_at > size_ || size_ - data_at < e.compressed) fail("record " + shown + " is cut short");
+    if (e.method == 0) {
+      seek(data_at);
+      if (!in_.read(out, static_cast<std::streamsize>(e.compressed))) fail("read error in record " + shown);
+    } else {
+      const std::string packed = read_at(data_at, e.compressed);
+      inflate_raw(packed, out, e.uncompressed, shown);
+    }
+    const auto crc = crc32_of(out, e.uncompressed);
+    if (crc != e.crc) fail("CRC mismatch in record " + shown);
+  }
+
+  std::string read_string(const std::string& name) {
+    std::string text(static_cast<std::size_t>(size(name)), '\0');
+    read(name, text.data());
+    return text;
+  }
+
+ private:
+  static std::uint32_t crc32_of(const char* data, std::uint64_t n) {
+    uLong crc = crc32(0, Z_NULL, 0);
+    while (n > 0) {  // zlib takes 32-bit lengths
+      const auto chunk = static_cast<uInt>(std::min<std::uint64_t>(n, 1u << 30));
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+      data += chunk;
+      n -= chunk;
+    }
+    return static_cast<std::uint32_t>(crc);
+  }
+
+  void inflate_raw(const std::string& packed, char* out, std::uint64_t size, const std::string& shown) {
+    if (packed.size() > (1u << 31) || size > (1u << 31)) fail("deflated record " + shown + " is too large");
+    z_stream z{};
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) fail("zlib cannot start");
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+    z.avail_in = static_cast<uInt>(packed.size());
+    z.next_out = reinterpret_cast<Bytef*>(out);
+    z.avail_out = static_cast<uInt>(size);
+    const int rc = inflate(&z, Z_FINISH);
+    const std::uint64_t produced = z.total_out;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || produced != size) fail("corrupt deflated record " + shown);
+  }
+
+  void seek(std::uint64_t offset) {
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(offset));
+  }
+
+  std::string read_at(std::uint64_t offset, std::uint64_t size) {
+    std::string out(static_cast<std::size_t>(size), '\0');
+    seek(offset);
+    if (!in_.read(out.data(), static_cast<std::streamsize>(size))) fail("cut short");
+    return out;
+  }
+
+  void read_directory() {
+    // The end-of-central-directory record: the last "PK\5\6" within its 22 bytes plus a comment.
+    const std::uint64_t tail_size = std::min<std::uint64_t>(size_, 22 + 0xFFFF);
+    const std::string tail = read_at(size_ - tail_size, tail_size);
+    std::size_t eocd = std::string::npos;
+    for (std::size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;)
+      if (tail.compare(i, 4, "PK\x05\x06") == 0) {
+        eocd = i;
+        break;
       }
-      if (!found) throw bad("zip64 sizes missing for '" + printable(name) + "'");
+    if (eocd == std::string::npos) fail("no end of central directory");
+    std::uint64_t entries = le(tail, eocd + 10, 2), cd_size = le(tail, eocd + 12, 4),
+                  cd_offset = le(tail, eocd + 16, 4);
+    const std::uint64_t eocd_offset = size_ - tail_size + eocd;
+    if (eocd_offset >= 20) {  // a zip64 locator right before it: the zip64 fields then count
+      const std::string locator = read_at(eocd_offset - 20, 20);
+      if (locator.compare(0, 4, "PK\x06\x07") == 0) {
+        const std::uint64_t at = le(locator, 8, 8);
+        if (at > size_ || size_ - at < 56) fail("zip64 directory past the end");
+        const std::string z = read_at(at, 56);
+        if (z.compare(0, 4, "PK\x06\x06") != 0) fail("bad zip64 directory");
+        if (entries == 0xFFFF) entries = le(z, 32, 8);
+        if (cd_size == 0xFFFFFFFF) cd_size = le(z, 40, 8);
+        if (cd_offset == 0xFFFFFFFF) cd_offset = le(z, 48, 8);
+      }
     }
-    if (e.compressed > file_size) throw bad("record '" + printable(name) + "' is larger than the file");
-    const std::uint64_t limit = e.method == 0 ? e.compressed : e.compressed * kMaxDeflateRatio + 1024;
-    if (e.uncompressed > limit)
-      throw bad("record '" + printable(name) + "' claims " + std::to_string(e.uncompressed) + " bytes from " +
-                std::to_string(e.compressed) + " stored");
-    // PyTorchStreamReader looks records up as "<archive>/<name>"; key by <name>.
-    const std::size_t slash = name.find('/');
-    auto& slot = out[slash == std::string::npos ? name : name.substr(slash + 1)];
-    // A name twice: keep the larger claim, whichever one miniz finds.
-    if (e.uncompressed >= slot.uncompressed) slot = e;
-    p += 46 + name_len + extra_len + comment_len;
+    if (cd_offset > size_ || cd_size > size_ - cd_offset) fail("central directory past the end");
+    if (entries > cd_size / 46) fail("more entries than the central directory holds");
+    if (entries == 0) fail("archive does not contain any files");
+    const std::string cd = read_at(cd_offset, cd_size);
+    std::size_t p = 0;
+    for (std::uint64_t n = 0; n < entries; ++n) {
+      if (cd.size() - p < 46 || cd.compare(p, 4, "PK\x01\x02") != 0) fail("corrupt central directory");
+      ZipEntry e;
+      e.flags = static_cast<std::uint16_t>(le(cd, p + 8, 2));
+      e.method = static_cast<std::uint16_t>(le(cd, p + 10, 2));
+      e.crc = static_cast<std::uint32_t>(le(cd, p + 16, 4));
+      e.compressed = le(cd, p + 20, 4);
+      e.uncompressed = le(cd, p + 24, 4);
+      e.local_header = le(cd, p + 42, 4);
+      const std::size_t name_len = le(cd, p + 28, 2), extra_len = le(cd, p + 30, 2),
+                        comment_len = le(cd, p + 32, 2);
+      if (cd.size() - p - 46 < name_len + extra_len + comment_len) fail("corrupt central directory");
+      const std::string name = cd.substr(p + 46, name_len);
+      const bool big_uncompressed = e.uncompressed == 0xFFFFFFFF, big_compressed = e.compressed == 0xFFFFFFFF;
+      const bool big_offset = e.local_header == 0xFFFFFFFF;
+      if (big_uncompressed || big_compressed || big_offset) {  // the zip64 extra field (id 1) holds them
+        const std::size_t extra_end = p + 46 + name_len + extra_len;
+        bool found = false;
+        for (std::size_t x = p + 46 + name_len; x + 4 <= extra_end;) {
+          const std::size_t id = le(cd, x, 2), length = le(cd, x + 2, 2);
+          if (x + 4 + length > extra_end) break;
+          if (id == 1) {
+            std::size_t f = x + 4;
+            if (big_uncompressed && f + 8 <= x + 4 + length) e.uncompressed = le(cd, f, 8), f += 8;
+            if (big_compressed && f + 8 <= x + 4 + length) e.compressed = le(cd, f, 8), f += 8;
+            if (big_offset && f + 8 <= x + 4 + length) e.local_header = le(cd, f, 8);
+            found = true;
+            break;
+          }
+          x += 4 + length;
+        }
+        if (!found) fail("zip64 sizes missing for '" + printable(name) + "'");
+      }
+      if (e.compressed > size_) fail("record '" + printable(name) + "' is larger than the file");
+      if (e.method == 0 && e.uncompressed != e.compressed)
+        fail("stored record '" + printable(name) + "' with two different sizes");
+      const std::uint64_t limit = e.method == 0 ? e.compressed : e.compressed * kMaxDeflateRatio + 1024;
+      if (e.uncompressed > limit)
+        fail("record '" + printable(name) + "' claims " + std::to_string(e.uncompressed) + " bytes from " +
+             std::to_string(e.compressed) + " stored");
+      if (n == 0) {
+        const std::size_t slash = name.find('/');
+        if (slash == std::string::npos) fail("the first file of the archive is not in a folder");
+        folder_ = name.substr(0, slash + 1);
+      }
+      entries_.emplace(name, e);  // a name twice: the first one
+      p += 46 + name_len + extra_len + comment_len;
+    }
+    // LibTorch's own check: a version record it can read (.data/version in newer files).
+    const std::string version_name = has(".data/version") ? ".data/version" : "version";
+    if (!has(version_name)) fail("no version record");
+    if (size(version_name) > 64) fail("version record of " + std::to_string(size(version_name)) + " bytes");
+    const std::string text = read_string(version_name);
+    std::size_t i = 0;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    std::uint64_t number = 0;
+    const std::size_t digits_at = i;
+    for (; i < text.size() && i < digits_at + 18 && text[i] >= '0' && text[i] <= '9'; ++i)
+      number = number * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    if (i == digits_at || number < caffe2::serialize::kMinSupportedFileFormatVersion ||
+        number > caffe2::serialize::kMaxSupportedFileFormatVersion)
+      fail("version record '" + printable(text) + "' is not a version this LibTorch reads");
   }
-  return out;
-}
 
-// ---- zip format (PyTorch >= 1.6) --------------------------------------------------------------
-
-// PyTorch's messages, without the request for bug reports c10 appends to some.
-std::string torch_message(const std::exception& e) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  std::string text = first_line(c10_error ? c10_error->what_without_backtrace() : e.what());
-  const std::size_t plea = text.find("(Could this error message be improved?");
-  if (plea != std::string::npos) text.erase(plea);
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
+  const std::string path_;
+  const std::uint64_t size_;
+  std::ifstream in_;
+  std::uint64_t read_budget_;  // bytes of the file records may still read
+  std::string folder_;
+  std::unordered_map<std::string, ZipEntry> entries_;  // by full name
+};
 
 StateDict load_zip(const std::string& path, std::uint64_t file_size) {
-  using caffe2::serialize::PyTorchStreamReader;
-  const std::unordered_map<std::string, ZipEntry> directory = zip_directory(path, file_size);
-  // The reader throws c10::Error, and a few std exceptions (e.g. from parsing the version).
-  auto zip_error = [&](const std::exception& e) {
-    return Error(path, "not a valid torch.save zip archive (" + torch_message(e) + ")");
-  };
-  // Record bytes read, against the file's size: records that overlap in the file cannot make
-  // the loader read more than the file holds.
-  std::uint64_t read_budget = file_size;
-  std::unique_ptr<PyTorchStreamReader> reader;
-  try {
-    reader = std::make_unique<PyTorchStreamReader>(path);
-  } catch (const std::exception& e) {
-    throw zip_error(e);
-  }
-  // Records by name (without the archive's top folder); nullopt if absent.
-  auto record = [&](const std::string& name) -> std::optional<std::pair<at::DataPtr, std::size_t>> {
-    try {
-      if (!reader->hasRecord(name)) return std::nullopt;
-      const auto entry = directory.find(name);
-      if (entry == directory.end())
-        throw Error(path, "not a valid torch.save zip archive (record '" + printable(name) +
-                              "' is not in the central directory)");
-      const std::uint64_t cost =
-          entry->second.method == 0 ? entry->second.uncompressed : entry->second.compressed;
-      if (cost > read_budget)
-        throw Error(path, "not a valid torch.save zip archive (its records overlap: reading '" +
-                              printable(name) + "' would read more bytes than the file holds)");
-      read_budget -= cost;
-      auto data = reader->getRecord(name);
-      return std::make_pair(std::move(std::get<0>(data)), std::get<1>(data));
-    } catch (const std::exception& e) {
-      throw zip_error(e);
-    }
-  };
-  auto as_string = [](const std::pair<at::DataPtr, std::size_t>& data) {
-    return std::string(static_cast<const char*>(data.first.get()), data.second);
-  };
-
-  bool torchscript = false;
-  try {
-    torchscript = reader->hasRecord("constants.pkl");
-  } catch (const std::exception& e) {
-    throw zip_error(e);
-  }
-  if (torchscript) {
+  ZipArchive zip(path, file_size);
+  if (zip.has("constants.pkl")) {
     throw Error(path,
                 "a TorchScript archive (torch.jit.save), not a torch.save state dict; "
                 "save model.state_dict() with torch.save instead");
   }
-  if (const auto byteorder = record("byteorder")) {  // only newer PyTorch writes it
-    if (as_string(*byteorder) != "little") {
-      throw Error(path, "big-endian checkpoint (byteorder '" + printable(as_string(*byteorder)) +
-                            "') is not supported");
-    }
+  if (zip.has("byteorder")) {  // only newer PyTorch writes it
+    const std::string order = zip.size("byteorder") <= 64 ? zip.read_string("byteorder") : "?";
+    if (order != "little")
+      throw Error(path, "big-endian checkpoint (byteorder '" + printable(order) + "') is not supported");
   }
-  const auto data_pkl = record("data.pkl");
-  if (!data_pkl) throw Error(path, "not a torch.save archive (no data.pkl record)");
-  std::istringstream pickle_stream(as_string(*data_pkl));
-  const Pickle pickle = read_pickle(pickle_stream, data_pkl->second, path, "data.pkl");
+  if (!zip.has("data.pkl")) throw Error(path, "not a torch.save archive (no data.pkl record)");
+  const std::string data_pkl = zip.read_string("data.pkl");
+  std::istringstream pickle_stream(data_pkl);
+  const Pickle pickle = read_pickle(pickle_stream, data_pkl.size(), path, "data.pkl");
   Selection selection = select_state_dict(pickle.root(), path);
 
   std::vector<StorageId> ids;
@@ -470,14 +523,12 @@ StateDict load_zip(const std::string& path, std::uint64_t file_size) {
     const StorageId& id = ids[i];
     auto it = storages.find(id.key);
     if (it == storages.end()) {
-      auto data = record("data/" + id.key);
-      if (!data) throw Error(path, "storage " + in_quotes(id.key) + " is missing from the archive");
-      StorageBytes bytes;
-      bytes.byte_size = data->second;
-      bytes.storage = c10::Storage(c10::Storage::use_byte_size_t(), data->second, std::move(data->first),
-                                   /*allocator=*/nullptr,
-                                   /*resizable=*/false);
-      it = storages.emplace(id.key, std::move(bytes)).first;
+      const std::string name = "data/" + id.key;
+      if (!zip.has(name)) throw Error(path, "storage " + in_quotes(id.key) + " is missing from the archive");
+      const std::uint64_t nbytes = zip.size(name);
+      at::Tensor buffer = at::empty({static_cast<std::int64_t>(nbytes)}, at::kByte);
+      zip.read(name, static_cast<char*>(buffer.data_ptr()));
+      it = storages.emplace(id.key, StorageBytes{buffer.storage(), 0, static_cast<std::size_t>(nbytes)}).first;
     }
     const auto element_size = static_cast<std::uint64_t>(c10::elementSize(id.dtype));
     if (static_cast<std::uint64_t>(id.numel) > it->second.byte_size / element_size) {
