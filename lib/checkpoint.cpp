@@ -330,8 +330,10 @@ class ZipArchive {
     const ZipEntry& e = entries_.at(folder_ + name);
     const std::string shown = "'" + printable(folder_ + name) + "'";
     if (e.flags & 0x61) fail("record " + shown + " is encrypted or patched");
-    if (e.method != 0 && e.method != 8) fail("record " + shown + " uses compression method " + std::to_string(e.method));
-    if (e.compressed > read_budget_) fail("its records overlap: reading " + shown + " would read more than the file holds");
+    if (e.method != 0 && e.method != 8)
+      fail("record " + shown + " uses compression method " + std::to_string(e.method));
+    if (e.compressed > read_budget_)
+      fail("its records overlap: reading " + shown + " would read more than the file holds");
     read_budget_ -= e.compressed;
     if (e.local_header > size_ || size_ - e.local_header < 30) fail("record " + shown + " lies past the end");
     const std::string local = read_at(e.local_header, 30);
@@ -528,7 +530,8 @@ StateDict load_zip(const std::string& path, std::uint64_t file_size) {
       const std::uint64_t nbytes = zip.size(name);
       at::Tensor buffer = at::empty({static_cast<std::int64_t>(nbytes)}, at::kByte);
       zip.read(name, static_cast<char*>(buffer.data_ptr()));
-      it = storages.emplace(id.key, StorageBytes{buffer.storage(), 0, static_cast<std::size_t>(nbytes)}).first;
+      it =
+          storages.emplace(id.key, StorageBytes{buffer.storage(), 0, static_cast<std::size_t>(nbytes)}).first;
     }
     const auto element_size = static_cast<std::uint64_t>(c10::elementSize(id.dtype));
     if (static_cast<std::uint64_t>(id.numel) > it->second.byte_size / element_size) {

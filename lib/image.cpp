@@ -783,14 +783,15 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& pa
     default:
       break;
   }
-  if (header.width <= 0 || header.height <= 0)
-    throw Error(path,
-                std::string("corrupt ") + format_name(header.format) + " file (no image size in its header)");
-  check_pixel_limit(path, header.width, header.height, max_pixels);
+  const bool sized = header.width > 0 && header.height > 0;
+  if (sized) check_pixel_limit(path, header.width, header.height, max_pixels);
   std::string problem;
   if (header.format == Format::kPng) problem = png_problem(bytes);
   if (header.format == Format::kJpeg) problem = jpeg_problem(bytes);
-  if (!problem.empty()) throw Error(path, problem);
+  if (!problem.empty()) throw Error(path, problem);  // e.g. a file cut before its size
+  if (!sized)
+    throw Error(path,
+                std::string("corrupt ") + format_name(header.format) + " file (no image size in its header)");
   const cv::Mat mat = decode(bytes, path, header);
   check_pixel_limit(path, mat.cols, mat.rows, max_pixels);  // should the decoder disagree with the header
   return to_rgb(mat, header, path);
