@@ -3,10 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/cli.h"
 #include "datasets/loader.h"
 #include "heatmaps/render.h"
 #include "heatmaps/top_patches.h"
-#include "lib/cli.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/progress.h"
@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
     return failures.empty() ? 0 : 1;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-patches: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    std::cerr << "bagnet-patches: internal error: " << what << "\n";
     return 1;
   }
 }

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "lib/error.h"
@@ -158,7 +157,6 @@ void read_folders(EvalDataset& d, const Labels& labels, const std::vector<std::s
     d.kind = requested == DatasetKind::CueConflict ? DatasetKind::CueConflict : DatasetKind::CategoryFolders;
     d.categorical = true;
   }
-  static const std::regex cue_conflict(R"(^([A-Za-z]+)\d+-([A-Za-z]+)\d+\.png$)");
   std::vector<std::pair<std::string, std::string>> textures;  // per item, for the cue-conflict check
   for (const auto& f : folders) {
     for (const auto& p : images_below(root / f)) {
@@ -170,9 +168,9 @@ void read_folders(EvalDataset& d, const Labels& labels, const std::vector<std::s
         item.category = category_of(categories, f);
       else
         item.target = class_of(labels, f);
-      std::smatch m;
-      const std::string file = p.filename().string();
-      if (d.categorical && std::regex_match(file, m, cue_conflict)) item.texture = m[2].str();
+      std::string shape, texture;
+      if (d.categorical && split_cue_conflict_name(p.filename().string(), &shape, &texture))
+        item.texture = texture;
       d.items.push_back(std::move(item));
     }
   }
@@ -189,12 +187,11 @@ void read_folders(EvalDataset& d, const Labels& labels, const std::vector<std::s
     d.kind = DatasetKind::CueConflict;
   if (d.kind == DatasetKind::CueConflict) {
     for (const auto& i : d.items) {
-      std::smatch m;
-      const std::string file = fs::path(i.path).filename().string();
-      std::regex_match(file, m, cue_conflict);
-      if (m[1].str() != i.label)
-        throw Error(i.path, "shape category '" + m[1].str() + "' of the name differs from its folder '" +
-                                i.label + "'");
+      std::string shape, texture;
+      split_cue_conflict_name(fs::path(i.path).filename().string(), &shape, &texture);
+      if (shape != i.label)
+        throw Error(i.path,
+                    "shape category '" + shape + "' of the name differs from its folder '" + i.label + "'");
       if (!is_category(categories, i.texture))
         throw Error(i.path, "unknown texture category '" + i.texture + "'");
     }
@@ -281,6 +278,32 @@ EvalDataset open_eval_dataset(const std::string& source, const DatasetOptions& o
   d.classes.assign(classes.begin(), classes.end());
   d.fingerprint = h.hex_digest();
   return d;
+}
+
+// ^([A-Za-z]+)\d+-([A-Za-z]+)\d+\.png$ by hand: std::regex backtracks recursively and overflows
+// the stack on long names. Letters and digits do not overlap, so one pass decides.
+bool split_cue_conflict_name(const std::string& file, std::string* shape, std::string* texture) {
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0;
+  std::string parts[2];
+  for (int part = 0; part < 2; ++part) {
+    const size_t start = i;
+    while (i < file.size() && alpha(file[i])) ++i;
+    if (i == start) return false;
+    parts[part] = file.substr(start, i - start);
+    const size_t digits = i;
+    while (i < file.size() && digit(file[i])) ++i;
+    if (i == digits) return false;
+    if (part == 0) {
+      if (i >= file.size() || file[i] != '-') return false;
+      ++i;
+    }
+  }
+  if (file.compare(i, std::string::npos, ".png") != 0) return false;
+  *shape = std::move(parts[0]);
+  *texture = std::move(parts[1]);
+  return true;
 }
 
 std::vector<size_t> shard_positions(size_t items, size_t index, size_t count) {

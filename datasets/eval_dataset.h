@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "datasets/idx.h"
-#include "lib/labels.h"
+#include "networks/labels.h"
 
 namespace bagnet {
 
@@ -59,6 +59,10 @@ EvalDataset open_eval_dataset(const std::string& source, const DatasetOptions& o
 // Positions (into the sorted items) of shard `index` of `count`: every count-th item, from
 // `index`. The shards of any count partition the dataset.
 std::vector<size_t> shard_positions(size_t items, size_t index, size_t count);
+
+// Splits a cue-conflict file name <shape><i>-<texture><j>.png (letters, then digits) into its
+// shape and texture; false when it does not have that form. Linear in the name's length.
+bool split_cue_conflict_name(const std::string& file, std::string* shape, std::string* texture);
 
 // Parses "i/n" (0 <= i < n). Throws bagnet::Error.
 std::pair<size_t, size_t> parse_shard(const std::string& text);

@@ -14,7 +14,10 @@
 #include "evaluation/shape_bias.h"
 #include "evaluation/trials_csv.h"
 #include "lib/error.h"
+#include "lib/files.h"
+#include "lib/interrupt.h"
 #include "lib/provenance.h"
+#include "lib/run_lock.h"
 #include "lib/runtime.h"
 #include "networks/registry.h"
 
@@ -23,9 +26,6 @@ namespace fs = std::filesystem;
 namespace bagnet::evaluation {
 
 namespace {
-
-constexpr const char* kFormat = "bagnet-eval results";
-constexpr int kFormatVersion = 1;
 
 nlohmann::json ratio(long num, long den) {
   return den ? nlohmann::json(static_cast<double>(num) / static_cast<double>(den)) : nlohmann::json(nullptr);
@@ -53,11 +53,6 @@ nlohmann::json run_identity(const nlohmann::json& model, const EvalDataset& d, c
     run["categories"] = mapping->categories;
   }
   return run;
-}
-
-std::vector<std::string> categories_of(const nlohmann::json& run) {
-  return run.contains("categories") ? run["categories"].get<std::vector<std::string>>()
-                                    : std::vector<std::string>{};
 }
 
 // First key whose values differ, for a useful refusal message.
@@ -149,60 +144,6 @@ std::string trials_csv(const nlohmann::json& run, const std::vector<Record>& rec
   return format_trials_csv(rows);
 }
 
-struct ResultsFile {
-  nlohmann::json header;
-  std::vector<Record> records;
-  std::vector<std::string> lines;  // record lines as stored
-};
-
-// Reads results.jsonl. A last line cut short by an interruption is dropped; any other
-// malformed line is an error.
-ResultsFile read_results(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
-  ResultsFile f;
-  size_t pos = 0;
-  int lineno = 0;
-  while (pos < text.size()) {
-    const size_t nl = text.find('\n', pos);
-    const bool complete = nl != std::string::npos;
-    const std::string line = text.substr(pos, complete ? nl - pos : std::string::npos);
-    ++lineno;
-    nlohmann::json j;
-    bool parsed = complete;
-    if (complete) {
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const std::exception&) {
-        parsed = false;
-      }
-    }
-    if (!parsed) {
-      if (!complete || nl + 1 >= text.size()) break;  // an interrupted last write
-      throw Error(path + ":" + std::to_string(lineno), "not a JSON line");
-    }
-    try {
-      if (lineno == 1) {
-        if (j.value("format", "") != kFormat) throw Error(path, "not a bagnet-eval results file");
-        f.header = j;
-      } else {
-        f.records.push_back(record_from_json(j, categories_of(f.header.at("run"))));
-        f.lines.push_back(line);
-      }
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Error(path + ":" + std::to_string(lineno), std::string("malformed record: ") + e.what());
-    }
-    pos = nl + 1;
-  }
-  if (f.header.is_null()) throw Error(path, "no header line");
-  return f;
-}
-
 // summary.json, the CSV (category datasets) and the records file when `records_text` is given.
 std::vector<std::string> write_outputs(const std::string& dir, nlohmann::json header,
                                        const std::vector<Record>& records, const nlohmann::json& extra,
@@ -256,7 +197,7 @@ LoadedImage load_item(const EvalItem& item, const EvalDataset& d, const Preproce
   r.source_height = img.height;
   r.source_width = img.width;
   try {
-    r.chw = preprocess(img, prep, &r.height, &r.width);
+    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
   } catch (const Error& e) {
     r.error = e.reason();
   }
@@ -272,58 +213,6 @@ std::vector<CueConflictTrial> cue_conflict_trials(const std::vector<Record>& rec
     if (r.ok() && !r.texture.empty() && r.decision >= 0)
       trials.push_back({r.label, r.texture, categories.at(static_cast<size_t>(r.decision))});
   return trials;
-}
-
-nlohmann::json record_json(const Record& r, const Labels& labels, const CategoryMapping* mapping) {
-  nlohmann::json j = {{"position", r.position}, {"key", r.key}, {"label", r.label}};
-  if (r.target >= 0) j["target"] = r.target;
-  if (!r.texture.empty()) j["texture"] = r.texture;
-  if (!r.ok()) {
-    j["error"] = r.error;
-    return j;
-  }
-  auto& top = j["top"] = nlohmann::json::array();
-  for (size_t i = 0; i < r.top.size(); ++i) {
-    nlohmann::json p = {
-        {"index", r.top[i]}, {"name", labels.name(r.top[i])}, {"probability", r.top_probability[i]}};
-    if (!labels.wnid(r.top[i]).empty()) p["wnid"] = labels.wnid(r.top[i]);
-    top.push_back(std::move(p));
-  }
-  if (mapping && r.decision >= 0) {
-    j["decision"] = mapping->categories[static_cast<size_t>(r.decision)];
-    j["category_probabilities"] = r.category_scores;
-  }
-  j["correct"] = r.correct1;
-  if (r.target >= 0) j["topk_correct"] = r.correctk;
-  return j;
-}
-
-Record record_from_json(const nlohmann::json& j, const std::vector<std::string>& categories) {
-  Record r;
-  r.position = j.at("position").get<size_t>();
-  r.key = j.at("key").get<std::string>();
-  r.label = j.at("label").get<std::string>();
-  r.target = j.value("target", -1);
-  r.texture = j.value("texture", "");
-  if (j.contains("error")) {
-    r.error = j["error"].get<std::string>();
-    if (r.error.empty()) r.error = "unknown error";
-    return r;
-  }
-  for (const auto& p : j.at("top")) {
-    r.top.push_back(p.at("index").get<int>());
-    r.top_probability.push_back(p.at("probability").get<float>());
-  }
-  if (j.contains("decision")) {
-    const auto it = std::find(categories.begin(), categories.end(), j["decision"].get<std::string>());
-    if (it == categories.end()) throw std::invalid_argument("unknown decision " + j["decision"].dump());
-    r.decision = static_cast<int>(it - categories.begin());
-  }
-  if (j.contains("category_probabilities"))
-    r.category_scores = j["category_probabilities"].get<std::vector<double>>();
-  r.correct1 = j.at("correct").get<bool>();
-  r.correctk = j.value("topk_correct", r.correct1);
-  return r;
 }
 
 const CategoryMapping* mapping_for(const std::string& labels_key, int num_classes, const std::string& path,
@@ -352,8 +241,8 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
   const auto positions = shard_positions(d.items.size(), o.shard_index, o.shard_count);
   const size_t batch = static_cast<size_t>(std::max(1, o.classify.batch_size));
   nlohmann::json header = {
-      {"format", kFormat},
-      {"version", kFormatVersion},
+      {"format", kResultsFormat},
+      {"version", kResultsFormatVersion},
       {"tool", o.tool},
       {"run", run_identity(model, d, mapping, o)},
       {"shard", {{"index", o.shard_index}, {"count", o.shard_count}, {"images", positions.size()}}},
@@ -363,9 +252,12 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
       {"provenance", provenance_json(o.tool, classifier.device(), runtime_threads())},
   };
 
-  std::error_code ec;
-  fs::create_directories(output_dir, ec);
-  if (ec) throw Error(output_dir, "cannot create the output directory: " + ec.message());
+  // One run per output folder and shard; then the folder exists and is writable.
+  RunLockOptions lock_options;
+  lock_options.shard_index = o.shard_index;
+  lock_options.shard_count = o.shard_count;
+  const RunLock lock(output_dir, o.tool, lock_options);
+  install_interrupt_handlers();
   const std::string results_path = (fs::path(output_dir) / "results.jsonl").string();
   std::map<size_t, Record> done;
   if (fs::exists(results_path) && !o.overwrite) {
@@ -415,8 +307,8 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
   copt.batch_group = [&](size_t i) { return todo[i] / batch; };
   const Preprocessing prep = classifier.preprocessing(o.classify.no_resize);
   const long long max_pixels = o.classify.max_pixels;
-  std::ofstream out(results_path, std::ios::app);
-  if (!out) throw Error(results_path, "cannot append");
+  copt.stop = [] { return interrupted(); };
+  LineAppender out(results_path);  // disk full: the torn line is cut, OutputError ends the run
   classifier.classify(
       todo.size(), [&](size_t i) { return load_item(d.items[positions[todo[i]]], d, prep, max_pixels); },
       copt,
@@ -443,13 +335,18 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
         } else {
           std::cerr << item.path << ": " << res.error << "\n";
         }
-        out << record_json(r, labels, mapping).dump() << "\n" << std::flush;
-        if (!out) throw Error(results_path, "write failed");
+        out.append(record_json(r, labels, mapping).dump());
         done.emplace(position, std::move(r));
       });
-  out.close();
 
   RunOutput result;
+  if (interrupted()) {  // results.jsonl holds every finished image; no summary until complete
+    result.interrupted = true;
+    result.images = positions.size();
+    for (auto& [p, r] : done) result.records.push_back(std::move(r));
+    result.files.push_back(results_path);
+    return result;
+  }
   for (auto& [p, r] : done) result.records.push_back(std::move(r));
   result.files = write_outputs(output_dir, header, result.records, nlohmann::json::object(), result);
   result.files.insert(result.files.begin(), results_path);
@@ -465,31 +362,42 @@ RunOutput merge_runs(const std::vector<std::string>& dirs, const std::string& ou
     if (!fs::exists(paths.back())) throw Error(dir, "no results.jsonl: not a bagnet-eval output directory");
     shards.push_back(read_results(paths.back()));
   }
-  const nlohmann::json& run = shards[0].header.at("run");
-  const size_t count = shards[0].header.at("shard").at("count").get<size_t>();
-  std::vector<int> seen(count, -1);
+  // read_results checked every header (index < count <= kMaxShards); the count is still not
+  // trusted to size anything before the shards given are known to be that many.
+  const nlohmann::json& run = shards[0].header["run"];
+  const size_t count = shards[0].header["shard"]["count"].get<size_t>();
+  auto shard_of = [&](size_t i, const char* field) { return shards[i].header["shard"][field].get<size_t>(); };
+  std::map<size_t, size_t> seen;  // shard index -> position in `shards`
   for (size_t i = 0; i < shards.size(); ++i) {
     const auto& h = shards[i].header;
-    const auto diff = first_difference(run, h.at("run"), "run.");
+    const auto diff = first_difference(run, h["run"], "run.");
     if (!diff.empty())
       throw Error(paths[i], "is not a shard of the same run as " + paths[0] + " (" + diff + " differs)");
-    const size_t n = h.at("shard").at("count").get<size_t>(), index = h.at("shard").at("index").get<size_t>();
+    const size_t n = shard_of(i, "count"), index = shard_of(i, "index");
     if (n != count)
       throw Error(paths[i], "is shard " + std::to_string(index) + "/" + std::to_string(n) +
                                 ", the others are of " + std::to_string(count));
-    if (seen[index] >= 0)
-      throw Error(paths[i], "shard " + std::to_string(index) + " is also in " + paths[seen[index]]);
-    seen[index] = static_cast<int>(i);
-    const size_t expected = h.at("shard").at("images").get<size_t>();
+    if (const auto it = seen.find(index); it != seen.end())
+      throw Error(paths[i], "shard " + std::to_string(index) + " is also in " + paths[it->second]);
+    seen.emplace(index, i);
+    const size_t expected = shard_of(i, "images");
     if (shards[i].records.size() != expected)
       throw Error(paths[i], "incomplete: " + std::to_string(shards[i].records.size()) + " of " +
                                 std::to_string(expected) + " images (resume that shard first)");
   }
-  std::string missing;
-  for (size_t i = 0; i < count; ++i)
-    if (seen[i] < 0)
-      missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(count);
-  if (!missing.empty()) throw Error("bagnet-merge", "missing shard(s) " + missing);
+  if (seen.size() != count) {
+    // Name the first few missing shards; the count may be large.
+    std::string missing;
+    size_t listed = 0;
+    for (size_t i = 0; i < count && listed < 10; ++i)
+      if (!seen.count(i)) {
+        missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(count);
+        ++listed;
+      }
+    if (count - seen.size() > listed)
+      missing += " and " + std::to_string(count - seen.size() - listed) + " more";
+    throw Error("bagnet-merge", "missing shard(s) " + missing);
+  }
 
   std::vector<std::pair<Record, std::string>> all;
   for (auto& s : shards)
@@ -504,18 +412,15 @@ RunOutput merge_runs(const std::vector<std::string>& dirs, const std::string& ou
   nlohmann::json header = shards[0].header;
   header["shard"] = {{"index", 0}, {"count", 1}, {"images", all.size()}};
   header["merged_from"] = nlohmann::json::array();
-  for (size_t i = 0; i < count; ++i) {
-    const auto& h = shards[static_cast<size_t>(seen[i])].header;
-    header["merged_from"].push_back({{"dir", dirs[static_cast<size_t>(seen[i])]},
-                                     {"shard", h["shard"]},
-                                     {"provenance", h["provenance"]}});
+  for (const auto& [index, i] : seen) {
+    const auto& h = shards[i].header;
+    header["merged_from"].push_back(
+        {{"dir", dirs[i]}, {"shard", h["shard"]}, {"provenance", h["provenance"]}});
   }
   header["provenance"] = provenance_json("bagnet-merge", header["provenance"].value("device", ""),
                                          header["provenance"].value("threads", 0));
   header.erase("batch_size");
-  std::error_code ec;
-  fs::create_directories(output_dir, ec);
-  if (ec) throw Error(output_dir, "cannot create the output directory: " + ec.message());
+  const RunLock lock(output_dir, "bagnet-merge");
   std::string text = header.dump() + "\n";
   RunOutput result;
   for (auto& [r, line] : all) {

@@ -18,8 +18,9 @@
 
 #include "datasets/eval_dataset.h"
 #include "evaluation/categories.h"
+#include "evaluation/results_file.h"
 #include "evaluation/shape_bias.h"
-#include "lib/classify.h"
+#include "inference/classify.h"
 
 namespace bagnet::evaluation {
 
@@ -32,24 +33,6 @@ struct EvalOptions {
   std::string tool = "bagnet-eval";
 };
 
-// One image's outcome: a line of results.jsonl.
-struct Record {
-  size_t position = 0;  // in the sorted dataset
-  std::string key, label, texture, error;
-  int target = -1, category = -1;  // true class / true category (see EvalItem)
-  std::vector<int> top;            // top-k classes
-  std::vector<float> top_probability;
-  int decision = -1;                        // decided category (-1: no mapping)
-  std::vector<double> category_scores;      // per category, aggregated probabilities
-  bool correct1 = false, correctk = false;  // class datasets: top-1 / top-k; category datasets: decision
-  bool ok() const { return error.empty(); }
-};
-
-nlohmann::json record_json(const Record& r, const Labels& labels, const CategoryMapping* mapping);
-// `categories`: the run's categories (decisions are stored by name). Throws std::exception on a
-// malformed line.
-Record record_from_json(const nlohmann::json& j, const std::vector<std::string>& categories);
-
 // The cue-conflict trials (shape, texture, decision) of a run's records; images without a
 // decision or a texture category are left out.
 std::vector<CueConflictTrial> cue_conflict_trials(const std::vector<Record>& records,
@@ -60,10 +43,15 @@ struct RunOutput {
   std::vector<Record> records;     // by position
   std::vector<std::string> files;  // written
   size_t failed = 0;
+  bool interrupted = false;  // SIGINT/SIGTERM: records holds the finished images, no summary written
+  size_t images = 0;         // when interrupted: the shard's image count
 };
 
-// Runs (or resumes) one shard. Throws bagnet::Error when the output directory holds another
-// run's results (naming what differs) or cannot be written.
+// Runs (or resumes) one shard, holding the folder's run lock (lib/run_lock.h). Throws
+// bagnet::Error when the output directory holds another run's results (naming what differs)
+// or another live run writes there, bagnet::OutputError when a file cannot be written (disk
+// full: results.jsonl keeps every complete record). Stops between batches on SIGINT/SIGTERM
+// (RunOutput::interrupted); the same call resumes.
 RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, const EvalDataset& dataset,
                          const CategoryMapping* mapping, const EvalOptions& options,
                          const std::string& output_dir);

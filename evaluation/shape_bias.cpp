@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
 
+#include "datasets/eval_dataset.h"
 #include "lib/error.h"
 
 namespace bagnet::evaluation {
@@ -35,12 +35,11 @@ nlohmann::json counts_json(const DecisionCounts& c) {
 
 CueConflictName parse_cue_conflict_name(const std::string& name, const std::vector<std::string>& categories,
                                         const std::string& where) {
-  static const std::regex pattern(R"(^([A-Za-z]+)\d+-([A-Za-z]+)\d+\.png$)");
   const std::string file = stimulus_name(name.substr(name.find_last_of('/') + 1));
-  std::smatch m;
-  if (!std::regex_match(file, m, pattern))
-    throw Error(where, "stimulus name '" + file + "' does not parse as <shape><i>-<texture><j>.png");
-  CueConflictName out{m[1].str(), m[2].str()};
+  CueConflictName out;
+  if (!split_cue_conflict_name(file, &out.shape, &out.texture))
+    throw Error(where, "stimulus name '" + (file.size() > 200 ? file.substr(0, 200) + "..." : file) +
+                           "' does not parse as <shape><i>-<texture><j>.png");
   for (const auto& c : {out.shape, out.texture})
     if (!known(categories, c))
       throw Error(where, "unknown category '" + c + "' in stimulus name '" + file + "'");
