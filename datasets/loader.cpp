@@ -14,7 +14,7 @@ LoadedImage load_and_preprocess(const std::string& path, const Preprocessing& pr
     r.conversion = img.conversion;
     r.source_height = img.height;
     r.source_width = img.width;
-    r.chw = preprocess(img, prep, &r.height, &r.width);
+    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
   } catch (const Error& e) {
     r.error = e.reason();
   } catch (const std::exception& e) {

@@ -23,34 +23,16 @@ void add(DecisionMaker& m, const std::string& image, bool correct, const std::st
     throw Error(where, "image " + image_id(image) + " appears twice for " + m.name);
 }
 
+// The same reader as resume and bagnet-merge: every field is checked, errors name file:line.
 std::vector<DecisionMaker> from_results(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "cannot open");
-  std::string line;
-  std::getline(in, line);
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(line);
-  } catch (const std::exception&) {
-    throw Error(path + ":1", "not a bagnet-eval results file (no JSON header)");
-  }
-  if (!header.contains("run")) throw Error(path + ":1", "not a bagnet-eval results file");
-  const auto& run = header["run"];
-  const auto categories = run.contains("categories") ? run["categories"].get<std::vector<std::string>>()
-                                                     : std::vector<std::string>{};
+  const ResultsFile f = read_results(path);
   DecisionMaker m;
-  m.name = run.at("model").get<std::string>();
+  m.name = f.header["run"]["model"].get<std::string>();
   m.source = path;
-  for (int lineno = 2; std::getline(in, line); ++lineno) {
-    if (line.empty()) continue;
-    const std::string where = path + ":" + std::to_string(lineno);
-    Record r;
-    try {
-      r = record_from_json(nlohmann::json::parse(line), categories);
-    } catch (const std::exception& e) {
-      throw Error(where, std::string("malformed record: ") + e.what());
-    }
-    if (r.ok()) add(m, r.key, r.correct1, where);  // unreadable images have no decision
+  for (size_t i = 0; i < f.records.size(); ++i) {
+    const Record& r = f.records[i];
+    // Unreadable images have no decision. Records are lines 2, 3, ... of the file.
+    if (r.ok()) add(m, r.key, r.correct1, path + ":" + std::to_string(i + 2));
   }
   return {m};
 }

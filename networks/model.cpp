@@ -1,7 +1,6 @@
 #include "networks/model.h"
 
 #include <map>
-#include <regex>
 #include <set>
 
 #include "lib/error.h"
@@ -102,10 +101,20 @@ void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path
   }
 }
 
+// "-<8 to 64 lowercase hex digits>." in the file name (the regex -([0-9a-f]{8,64})\.[^/]*$, by
+// hand: std::regex backtracks recursively and overflows the stack on long paths).
 std::string hash_prefix_in_name(const std::string& path) {
-  static const std::regex re("-([0-9a-f]{8,64})\\.[^/]*$");
-  std::smatch m;
-  return std::regex_search(path, m, re) ? m[1].str() : "";
+  const size_t slash = path.find_last_of('/');
+  const size_t base = slash == std::string::npos ? 0 : slash + 1;
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  for (size_t dash = path.find('-', base); dash != std::string::npos; dash = path.find('-', dash + 1)) {
+    size_t end = dash + 1;
+    while (end < path.size() && hex(path[end])) ++end;
+    const size_t digits = end - dash - 1;
+    if (digits >= 8 && digits <= 64 && end < path.size() && path[end] == '.')
+      return path.substr(dash + 1, digits);
+  }
+  return "";
 }
 
 void check_hash_prefix(const std::string& path, const std::string& sha256) {
