@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
     std::cerr << "bagnet-compare: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "bagnet-compare: internal error: " << e.what() << "\n";
+    const std::string what = e.what();  // c10 errors append a multi-line backtrace
+    std::cerr << "bagnet-compare: internal error: " << what.substr(0, what.find('\n')) << "\n";
     return 1;
   }
 }

@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
     std::cerr << "bagnet-eval: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
-    std::cerr << "bagnet-eval: internal error: " << e.what() << "\n";
+    const std::string what = e.what();  // c10 errors append a multi-line backtrace
+    std::cerr << "bagnet-eval: internal error: " << what.substr(0, what.find('\n')) << "\n";
     return 1;
   }
 }
