@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   std::string model = "bagnet33", weights, device = "cpu", mode = "pooled";
   std::vector<int> batches{1, 8};
   int size = 224, iters = 10, warmup = 2, threads = 0;
-  bool contiguous = false, default_malloc = false;
+  bool contiguous = false, default_malloc = false, no_fold = false;
   app.add_option("-m,--model", model)->capture_default_str();
   app.add_option("-w,--weights", weights, "Weights file (default: random initialisation)");
   app.add_option("-b,--batch", batches, "Batch sizes")->capture_default_str();
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("-d,--device", device)->capture_default_str();
   app.add_option("--mode", mode, "pooled logits or the logit map")->check(CLI::IsMember({"pooled", "map"}));
   app.add_flag("--contiguous", contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
+  app.add_flag("--no-fold", no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
   app.add_flag("--default-malloc", default_malloc,
                "Keep glibc's default mmap threshold (to measure its cost)");
   CLI11_PARSE(app, argc, argv);
@@ -39,10 +40,11 @@ int main(int argc, char** argv) {
     std::shared_ptr<bagnet::NetworkImpl> net;
     if (weights.empty()) {
       net = bagnet::build_network(spec);
-      net->to(dev);
       net->eval();
+      net->to(dev);
+      if (!no_fold) net->fold_batchnorm();
     } else {
-      net = bagnet::load_model(spec, weights, dev).net;
+      net = bagnet::load_model(spec, weights, dev, !no_fold).net;
     }
     net->set_channels_last(!contiguous);
     torch::NoGradGuard ng;
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
                             {"threads", bagnet::runtime_threads()},
                             {"device", dev.str()},
                             {"channels_last", !contiguous},
+                            {"batchnorm_folded", !no_fold},
                             {"default_malloc", default_malloc}};
       std::cout << row.dump() << std::endl;
     }

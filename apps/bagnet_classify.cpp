@@ -5,8 +5,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "lib/classify.h"
-#include "lib/cli.h"
+#include "inference/classify.h"
+#include "apps/cli.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/provenance.h"

@@ -7,8 +7,9 @@
 #include <iostream>
 
 #include "evaluation/compare.h"
-#include "evaluation/plots.h"
+#include "figures/plots.h"
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/provenance.h"
 
 namespace ev = bagnet::evaluation;
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
       std::cerr << "wrote " << json_path << "\n";
       for (const char* ext : {".svg", ".pdf", ".png"}) {
         const auto fig = (fs::path(output_dir) / (std::string("error_consistency") + ext)).string();
-        ev::write_matrix_figure(fig, ev::kappa_matrix(result));
+        bagnet::figures::write_matrix_figure(fig, ev::kappa_matrix(result));
         std::cerr << "wrote " << fig << "\n";
       }
     }

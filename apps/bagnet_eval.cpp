@@ -4,10 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/cli.h"
+#include "apps/evaluation_cli.h"
 #include "datasets/eval_dataset.h"
-#include "evaluation/cli.h"
 #include "evaluation/evaluate.h"
-#include "lib/cli.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
               << bagnet::to_string(dataset.kind) << ", " << dataset.items.size() << " images, "
               << dataset.classes.size() << " classes\n";
     const auto result = ev::run_evaluation(classifier, spec.name, dataset, mapping, opt, output_dir);
+    if (result.interrupted) return ev::report_interrupted("bagnet-eval", result, output_dir);
     std::cout << (format == "json" ? result.summary.dump(2) + "\n" : ev::format_summary(result.summary));
     for (const auto& f : result.files) std::cerr << "wrote " << f << "\n";
     return result.failed ? 3 : 0;

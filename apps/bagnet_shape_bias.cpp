@@ -5,12 +5,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "apps/cli.h"
+#include "apps/evaluation_cli.h"
 #include "datasets/eval_dataset.h"
-#include "evaluation/cli.h"
 #include "evaluation/evaluate.h"
 #include "evaluation/shape_bias_report.h"
-#include "lib/cli.h"
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
 #include "networks/registry.h"
@@ -80,8 +81,9 @@ int main(int argc, char** argv) {
         d.kind = kind;
         d.name = name;
         const auto dataset = bagnet::open_eval_dataset(dir, d, labels, categories);
-        auto out = ev::run_evaluation(classifier, spec.name, dataset, mapping, opt,
-                                      (fs::path(output_dir) / spec.name / name).string());
+        const std::string run_dir = (fs::path(output_dir) / spec.name / name).string();
+        auto out = ev::run_evaluation(classifier, spec.name, dataset, mapping, opt, run_dir);
+        if (out.interrupted) throw ev::Interrupted{ev::report_interrupted("bagnet-shape-bias", out, run_dir)};
         for (const auto& f : out.files) std::cerr << "wrote " << f << "\n";
         runs[name] = out.summary;
         return out;
@@ -112,7 +114,6 @@ int main(int argc, char** argv) {
     nlohmann::json report = ev::report_json(entries, observers, categories);
     report["mapping"] = {{"name", mapping->name}, {"aggregation", ev::to_string(opt.aggregation)}};
     report["runs"] = runs;
-    fs::create_directories(output_dir);
     std::vector<std::string> files;
     if (!no_figure) files = ev::write_shape_bias_figures(output_dir, entries, categories);
     report["figures"] = files;
@@ -123,6 +124,8 @@ int main(int argc, char** argv) {
     for (const auto& f : files) std::cerr << "wrote " << f << "\n";
     std::cout << (format == "json" ? report.dump(2) + "\n" : ev::report_text(entries, observers));
     return 0;
+  } catch (const ev::Interrupted& i) {
+    return i.exit_code;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-shape-bias: " << e.what() << "\n";
     return 1;

@@ -6,7 +6,7 @@
 #include "lib/error.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
-#include "lib/training.h"
+#include "training/training.h"
 
 int main(int argc, char** argv) {
   bagnet::set_command_line(argc, argv);

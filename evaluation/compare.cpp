@@ -110,8 +110,8 @@ nlohmann::json compare(const std::vector<DecisionMaker>& makers) {
   return out;
 }
 
-MatrixFigure kappa_matrix(const nlohmann::json& comparison) {
-  MatrixFigure f;
+figures::MatrixFigure kappa_matrix(const nlohmann::json& comparison) {
+  figures::MatrixFigure f;
   f.title = "error consistency (Cohen's kappa)";
   for (const auto& m : comparison.at("decision_makers")) f.names.push_back(m.at("name").get<std::string>());
   const size_t n = f.names.size();

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "evaluation/plots.h"
+#include "figures/plots.h"
 
 namespace bagnet::evaluation {
 
@@ -30,6 +30,6 @@ std::vector<DecisionMaker> load_decision_makers(const std::string& path);
 nlohmann::json compare(const std::vector<DecisionMaker>& makers);
 
 // The kappa matrix of compare()'s result (diagonal: NaN), for write_matrix_figure.
-MatrixFigure kappa_matrix(const nlohmann::json& comparison);
+figures::MatrixFigure kappa_matrix(const nlohmann::json& comparison);
 
 }  // namespace bagnet::evaluation

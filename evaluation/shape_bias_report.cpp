@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <map>
 
-#include "evaluation/plots.h"
 #include "evaluation/trials_csv.h"
+#include "figures/plots.h"
 
 namespace fs = std::filesystem;
 
@@ -134,9 +134,9 @@ std::vector<std::string> write_shape_bias_figures(const std::string& dir,
                                                   const std::vector<ShapeBiasEntry>& entries,
                                                   const std::vector<std::string>& categories) {
   const auto order = figure_order(entries, categories);
-  std::vector<ShapeBiasSeries> series;
+  std::vector<figures::ShapeBiasSeries> series;
   for (const auto& e : entries) {
-    ShapeBiasSeries s;
+    figures::ShapeBiasSeries s;
     s.name = e.name;
     s.human = e.kind == "humans" || e.kind == "observer";
     for (const auto& c : order) {
@@ -151,7 +151,7 @@ std::vector<std::string> write_shape_bias_figures(const std::string& dir,
   std::vector<std::string> files;
   for (const char* ext : {".svg", ".pdf", ".png"}) {
     files.push_back((fs::path(dir) / (std::string("shape_bias") + ext)).string());
-    write_shape_bias_figure(files.back(), order, series);
+    figures::write_shape_bias_figure(files.back(), order, series);
   }
   return files;
 }

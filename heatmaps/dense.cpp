@@ -50,7 +50,7 @@ PhaseFeatures phase_features(BagNetImpl& net, const torch::Tensor& tile, int64_t
   const auto split = split_plan(cfg, stride);
   torch::Tensor f = net.channels_last() ? tile.contiguous(c10::MemoryFormat::ChannelsLast) : tile;
   // The stem, as in BagNetImpl::features (conv1 1x1, conv2 3x3 unpadded, bn1, relu).
-  f = net.bn1(net.conv2(net.conv1(f))).relu_();
+  f = net.stem(f);
   std::vector<std::pair<int64_t, int64_t>> shift{{0, 0}};
   int64_t before = 1;
   for (size_t k = 0; k < net.layers.size(); ++k) {

@@ -33,7 +33,7 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
   if (spec.architecture != "bagnet")
     throw Error(spec.name,
                 "class-evidence maps need a BagNet (patch logits); this is a " + spec.architecture);
-  impl_->model = load_model(spec, request.weights, resolve_device(request.device));
+  impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/true);
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
   impl_->labels = &model_labels(spec);
 }

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "lib/classify.h"
+#include "inference/classify.h"
 #include "lib/image.h"
-#include "lib/labels.h"
+#include "networks/labels.h"
 
 namespace bagnet::heatmaps {
 

@@ -1,10 +1,15 @@
 #include "lib/files.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <set>
+
+#include "lib/error.h"
 
 namespace fs = std::filesystem;
 
@@ -79,6 +84,75 @@ InputList expand_inputs(const std::vector<std::string>& inputs) {
   out.erase(std::unique(out.begin(), out.end()), out.end());
   result.files = std::move(out);
   return result;
+}
+
+namespace {
+
+// write(2) until done; false with errno set on failure.
+bool write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void create_parent(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw output_error(parent.string(), "cannot create the folder", ec.value());
+}
+
+}  // namespace
+
+void atomic_write(const std::string& path, const std::string& content) {
+  create_parent(path);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw output_error(path, "cannot write", errno);
+  // fsync before rename: after a node crash the file is old or new, never empty (ext4, XFS).
+  bool ok = write_all(fd, content.data(), content.size()) && ::fsync(fd) == 0;
+  int err = ok ? 0 : errno;
+  if (::close(fd) != 0 && ok) {  // NFS reports a full disk only here
+    ok = false;
+    err = errno;
+  }
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw output_error(path, "cannot write", err);
+  }
+}
+
+LineAppender::LineAppender(const std::string& path) : path_(path) {
+  create_parent(path);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw output_error(path, "cannot append", errno);
+}
+
+LineAppender::~LineAppender() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void LineAppender::append(const std::string& line) {
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  const std::string text = line + "\n";
+  if (write_all(fd_, text.data(), text.size())) return;
+  const int err = errno;
+  if (before >= 0 && ::ftruncate(fd_, before) != 0) {
+    // Cannot cut the torn line: the reader drops a last line without its newline.
+  }
+  throw output_error(path_, "cannot append", err);
 }
 
 }  // namespace bagnet

@@ -18,4 +18,26 @@ bool has_image_extension(const std::string& path);
 // globbed. Directory listings are sorted so runs are reproducible.
 InputList expand_inputs(const std::vector<std::string>& inputs);
 
+// Writes a whole file atomically: a temporary file beside it (path.tmp.PID), fsync, rename. A
+// reader sees the old file or the new one, never a part; a failed write (no space left,
+// permission denied) removes the temporary file and throws bagnet::OutputError naming `path`.
+void atomic_write(const std::string& path, const std::string& content);
+
+// A file that grows by whole lines (results.jsonl): each append is one write of the complete
+// line; when it fails (disk full), the file is cut back to its last complete line and
+// bagnet::OutputError is thrown, so a resumed run finds no torn record.
+class LineAppender {
+ public:
+  explicit LineAppender(const std::string& path);  // throws OutputError
+  ~LineAppender();
+  LineAppender(const LineAppender&) = delete;
+  LineAppender& operator=(const LineAppender&) = delete;
+  void append(const std::string& line);  // `line` without its newline
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 }  // namespace bagnet

@@ -17,8 +17,4 @@ std::string utc_now_iso();
 // tool, version, git commit, LibTorch version, device, threads, command line, UTC time, host.
 nlohmann::json provenance_json(const std::string& tool, const std::string& device, int threads);
 
-// Writes `content` to `path` through a temporary file in the same directory and a rename,
-// so readers (and resumed runs) never see half a file. Throws bagnet::Error.
-void atomic_write(const std::string& path, const std::string& content);
-
 }  // namespace bagnet

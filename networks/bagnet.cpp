@@ -56,8 +56,9 @@ BagNetImpl::BagNetImpl(const BagNetConfig& config) : config_(config) {
   config_.validate();
   conv1 = register_module("conv1", make_conv(config_.in_channels, config_.stem_width, 1, 1, 0));
   conv2 = register_module("conv2", make_conv(config_.stem_width, config_.stem_width, 3, 1, 0));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(
-                                  torch::nn::BatchNorm2dOptions(config_.stem_width).momentum(config_.stem_bn_momentum)));
+  bn1 = register_module(
+      "bn1", torch::nn::BatchNorm2d(
+                 torch::nn::BatchNorm2dOptions(config_.stem_width).momentum(config_.stem_bn_momentum)));
   int64_t in = config_.stem_width;
   for (size_t s = 0; s < config_.widths.size(); ++s) {
     torch::nn::Sequential stage;
@@ -77,8 +78,12 @@ BagNetImpl::BagNetImpl(const BagNetConfig& config) : config_(config) {
   fc = register_module("fc", torch::nn::Linear(in, config_.num_classes));
 }
 
+torch::Tensor BagNetImpl::stem(const torch::Tensor& x) { return conv_bn(conv2, bn1, conv1(x)).relu_(); }
+
+void BagNetImpl::fold_stem() { fold_conv_bn(*conv2, *bn1); }
+
 torch::Tensor BagNetImpl::features(const torch::Tensor& x) {
-  auto y = bn1(conv2(conv1(x))).relu_();
+  auto y = stem(x);
   for (auto& stage : layers) y = stage->forward(y);
   return y;
 }

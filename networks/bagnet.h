@@ -11,11 +11,16 @@ class BagNetImpl : public NetworkImpl {
  public:
   explicit BagNetImpl(const BagNetConfig& config);
   torch::Tensor features(const torch::Tensor& x) override;
+  // conv1 (1x1), conv2 (3x3, unpadded), bn1, ReLU: the input of layer1.
+  torch::Tensor stem(const torch::Tensor& x);
   const BagNetConfig& config() const { return config_; }
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   std::vector<torch::nn::Sequential> layers;  // layer1..layer4
+
+ protected:
+  void fold_stem() override;
 
  private:
   BagNetConfig config_;

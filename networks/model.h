@@ -4,7 +4,7 @@
 #include <string>
 
 #include "lib/checkpoint.h"
-#include "lib/labels.h"
+#include "networks/labels.h"
 #include "networks/network.h"
 #include "networks/registry.h"
 
@@ -30,6 +30,7 @@ struct LoadedModel {
   std::string weights_sha256;  // full hex digest
   std::string checkpoint_format;
   c10::Device device{c10::kCPU};
+  bool batchnorm_folded = false;
 };
 
 // The registry's preprocessing, or none (no resize, no crop) with --no-resize.
@@ -40,8 +41,10 @@ nlohmann::json model_json(const LoadedModel& model, bool no_resize);
 
 // Builds `spec`, reads the weights (explicit path, else the registry's file in the search
 // directories), checks hash and keys, moves to `device`, eval mode. Throws bagnet::Error with
-// the download instructions when the weights are missing.
-LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device);
+// the download instructions when the weights are missing. `fold_batchnorm`: for inference,
+// BatchNorm folded into the convolutions (NetworkImpl::fold_batchnorm); never for training.
+LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c10::Device device,
+                       bool fold_batchnorm = false);
 
 // The model's label set, checked against its class count.
 const Labels& model_labels(const ModelSpec& spec);

@@ -26,11 +26,37 @@ BottleneckImpl::BottleneckImpl(const BottleneckOptions& o) {
   }
 }
 
+void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  const auto rsqrt = torch::rsqrt(bn.running_var + bn.options.eps());
+  const auto scale = bn.weight * rsqrt;
+  const auto w = conv.weight * scale.reshape({-1, 1, 1, 1});
+  conv.weight.set_data(w.contiguous(conv.weight.suggest_memory_format()));
+  const auto b = conv.bias.defined() ? conv.bias : torch::zeros_like(bn.running_mean);
+  // Our convolutions have no bias: LibTorch registers an undefined "bias" that cannot be
+  // redefined, but Conv2dImpl::forward reads the member. So the folded bias is the member
+  // only: on the network's device (fold after moving), not in state_dict().
+  conv.bias = (b - bn.running_mean) * rsqrt * bn.weight + bn.bias;
+}
+
+void BottleneckImpl::fold_batchnorm() {
+  if (folded_) return;
+  fold_conv_bn(*conv1, *bn1);
+  fold_conv_bn(*conv2, *bn2);
+  fold_conv_bn(*conv3, *bn3);
+  if (downsample)
+    fold_conv_bn(*downsample->ptr<torch::nn::Conv2dImpl>(0),
+                 *std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1)));
+  folded_ = true;
+}
+
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  auto out = bn1(conv1(x)).relu_();
-  out = bn2(conv2(out)).relu_();
-  out = bn3(conv3(out));
-  auto residual = downsample ? downsample->forward(x) : x;
+  auto out = folded_ ? conv1(x).relu_() : bn1(conv1(x)).relu_();
+  out = folded_ ? conv2(out).relu_() : bn2(conv2(out)).relu_();
+  out = folded_ ? conv3(out) : bn3(conv3(out));
+  auto residual = !downsample ? x
+                  : folded_   ? downsample->ptr<torch::nn::Conv2dImpl>(0)->forward(x)
+                              : downsample->forward(x);
   // With unpadded 3x3 convolutions (BagNet) the block output is smaller than its input;
   // the reference crops the residual at the bottom and right, residual[:, :, :-d, :-d],
   // which keeps patch (i, j) aligned with input pixel (stride*i, stride*j).
@@ -47,6 +73,19 @@ void NetworkImpl::set_channels_last(bool on) {
   torch::NoGradGuard no_grad;
   for (auto& p : parameters())
     if (p.dim() == 4) p.set_data(p.data().contiguous(fmt));
+}
+
+void NetworkImpl::fold_batchnorm() {
+  if (folded_) return;
+  fold_stem();
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto block = std::dynamic_pointer_cast<BottleneckImpl>(m)) block->fold_batchnorm();
+  folded_ = true;
+}
+
+torch::Tensor NetworkImpl::conv_bn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn,
+                                   const torch::Tensor& x) const {
+  return folded_ ? conv(x) : bn(conv(x));
 }
 
 torch::Tensor NetworkImpl::prepare_input(const torch::Tensor& x) const {

@@ -24,9 +24,15 @@ class BottleneckImpl : public torch::nn::Module {
   explicit BottleneckImpl(const BottleneckOptions& o);
   torch::Tensor forward(const torch::Tensor& x);
 
+  // Inference only: each BatchNorm folded into the convolution before it (see fold_batchnorm).
+  void fold_batchnorm();
+
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};  // empty when the residual needs no projection
+
+ private:
+  bool folded_ = false;
 };
 TORCH_MODULE(Bottleneck);
 
@@ -46,14 +52,31 @@ class NetworkImpl : public torch::nn::Module {
   void set_channels_last(bool on);
   bool channels_last() const { return channels_last_; }
 
+  // Inference only: folds every BatchNorm (eval mode, running statistics) into the convolution
+  // before it, w' = w * g / sqrt(v + eps), b' = b - m * g / sqrt(v + eps) (the formula of
+  // torch.nn.utils.fusion.fuse_conv_bn_weights), and skips the BatchNorms from then on: one
+  // pass over each activation less. Logits change by float rounding only (tests/test_networks).
+  // Training never folds. Call after moving the network to its device: the folded biases are
+  // not registered parameters (see fold_conv_bn) and would not move with it.
+  void fold_batchnorm();
+  bool folded() const { return folded_; }
+
   torch::nn::Linear fc{nullptr};
 
  protected:
   torch::Tensor prepare_input(const torch::Tensor& x) const;
+  // The stem's convolution and BatchNorm pair (BagNet: conv2/bn1; ResNet: conv1/bn1).
+  virtual void fold_stem() = 0;
+  // conv, then bn unless folded.
+  torch::Tensor conv_bn(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, const torch::Tensor& x) const;
 
  private:
   bool channels_last_ = false;
+  bool folded_ = false;
 };
+
+// Folds `bn` into `conv` (see NetworkImpl::fold_batchnorm).
+void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 
 // Conv2d without bias, as every convolution of both architectures.
 torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);

@@ -25,8 +25,10 @@ ResNet50Impl::ResNet50Impl(int64_t num_classes, int64_t in_channels) {
   fc = register_module("fc", torch::nn::Linear(in, num_classes));
 }
 
+void ResNet50Impl::fold_stem() { fold_conv_bn(*conv1, *bn1); }
+
 torch::Tensor ResNet50Impl::features(const torch::Tensor& x) {
-  auto y = bn1(conv1(x)).relu_();
+  auto y = conv_bn(conv1, bn1, x).relu_();
   y = torch::max_pool2d(y, 3, 2, 1);
   for (auto& stage : layers) y = stage->forward(y);
   return y;

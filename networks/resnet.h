@@ -12,6 +12,9 @@ class ResNet50Impl : public NetworkImpl {
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   std::vector<torch::nn::Sequential> layers;  // layer1..layer4
+
+ protected:
+  void fold_stem() override;
 };
 TORCH_MODULE(ResNet50);
 

@@ -22,7 +22,7 @@
 #include "evaluation/shape_bias.h"
 #include "evaluation/trials_csv.h"
 #include "lib/error.h"
-#include "lib/labels.h"
+#include "networks/labels.h"
 #include "networks/registry.h"
 #include "tool_helpers.h"
 

@@ -9,10 +9,10 @@
 
 #include "datasets/loader.h"
 #include "heatmaps/dense.h"
-#include "heatmaps/npy.h"
 #include "heatmaps/patches.h"
 #include "heatmaps/render.h"
 #include "lib/error.h"
+#include "lib/npy.h"
 #include "lib/runtime.h"
 #include "networks/model.h"
 #include "test_helpers.h"
@@ -63,9 +63,7 @@ heatmaps::DenseOptions dense_options(int64_t stride, int64_t tile = 0) {
   return o;
 }
 
-Run run_heatmap(const std::string& args) {
-  return run_tool("bagnet-heatmap -q " + args);
-}
+Run run_heatmap(const std::string& args) { return run_tool("bagnet-heatmap -q " + args); }
 
 }  // namespace
 
@@ -83,6 +81,30 @@ TEST_CASE("Dense maps equal the per-patch reference at every stride", "[heatmaps
         INFO("bagnet" << q << " stride " << s << ": dense vs patches rel diff " << d << " (scale "
                       << ref.abs().max().item<double>() << ")");
         CHECK(d < kTolerance);
+      }
+    }
+  }
+}
+
+TEST_CASE("Dense maps of the folded network (what the tools run) equal the unfolded per-patch reference",
+          "[heatmaps][dense][fold]") {
+  torch::NoGradGuard ng;
+  for (int q : {9, 33}) {
+    DYNAMIC_SECTION("bagnet" << q) {
+      auto plain = load_bagnet(q);
+      const std::string name = "bagnet" + std::to_string(q);
+      Net folded{load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), true)};
+      REQUIRE(folded.model.net->folded());
+      const auto x = input_ns(q);
+      for (int64_t s : {8, 1}) {
+        for (int64_t tile : {0, 7}) {
+          const auto dense = heatmaps::dense_logit_maps(folded.bagnet(), x, dense_options(s, tile));
+          const auto classes = torch::tensor({3, 500}, torch::kLong);
+          const auto ref = heatmaps::patch_logit_maps(plain.bagnet(), x, s, classes, 512);
+          const double d = relative_max_diff(dense.index_select(1, classes), ref);
+          INFO(name << " stride " << s << " tile " << tile << ": folded dense vs unfolded patches " << d);
+          CHECK(d < kTolerance);
+        }
       }
     }
   }
@@ -163,8 +185,8 @@ TEST_CASE(".npy files round-trip through numpy", "[heatmaps][npy]") {
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.37f - 2.0f;
   v[7] = -0.0f;
   v[11] = 3.4e38f;
-  heatmaps::write_npy((d / "k.npy").string(), v.data(), {2, 3, 5});
-  heatmaps::write_npy((d / "hw.npy").string(), v.data(), {6, 5});
+  bagnet::write_npy((d / "k.npy").string(), v.data(), {2, 3, 5});
+  bagnet::write_npy((d / "hw.npy").string(), v.data(), {6, 5});
   // numpy reads them (shape, dtype, C order, every bit), and writes one back for our reader.
   const std::string script =
       "import sys, numpy as np\n"
@@ -179,20 +201,20 @@ TEST_CASE(".npy files round-trip through numpy", "[heatmaps][npy]") {
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(read_file(d / "k.raw") == std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
-  const auto back = heatmaps::read_npy((d / "back.npy").string());
+  const auto back = bagnet::read_npy((d / "back.npy").string());
   CHECK(back.shape == std::vector<int64_t>{2, 3, 5});
   REQUIRE(back.data.size() == v.size());
   for (size_t i = 0; i < v.size(); ++i) CHECK(back.data[i] == v[i] * 2);
   // Truncated files are refused by name.
   const std::string bytes = read_file(d / "k.npy");
   std::ofstream(d / "short.npy", std::ios::binary) << bytes.substr(0, bytes.size() - 3);
-  CHECK_THROWS_WITH(heatmaps::read_npy((d / "short.npy").string()), Catch::Contains("short.npy: "));
+  CHECK_THROWS_WITH(bagnet::read_npy((d / "short.npy").string()), Catch::Contains("short.npy: "));
   fs::remove_all(d);
 }
 
 TEST_CASE("Renderings: RdBu_r from ColorBrewer's control points, numpy's percentile, deterministic bytes",
           "[heatmaps][render]") {
-  const auto& cm = heatmaps::colormap("RdBu_r");
+  const auto& cm = figures::colormap("RdBu_r");
   // Ends of matplotlib's RdBu_r: ColorBrewer RdBu's last and first colours (#053061, #67001f).
   CHECK(cm.lut[0] == std::array<std::uint8_t, 3>{5, 48, 97});
   CHECK(cm.lut[255] == std::array<std::uint8_t, 3>{103, 0, 31});
@@ -200,13 +222,13 @@ TEST_CASE("Renderings: RdBu_r from ColorBrewer's control points, numpy's percent
   CHECK(cm.color(5.0f, 1.0) == cm.lut[255]);
   CHECK(cm.color(-5.0f, 1.0) == cm.lut[0]);
   CHECK(cm.color(0.0f, 1.0) == cm.lut[128]);
-  CHECK(heatmaps::colormap("RdBu").lut[0] == cm.lut[255]);
-  CHECK_THROWS_AS(heatmaps::colormap("jet"), Error);
+  CHECK(figures::colormap("RdBu").lut[0] == cm.lut[255]);
+  CHECK_THROWS_AS(figures::colormap("jet"), Error);
   // numpy.percentile(abs(1..100), 99) = 99.01 (linear between order statistics 99 and 100).
   std::vector<float> ramp(100);
   for (int i = 0; i < 100; ++i) ramp[i] = (i % 2 ? -1.0f : 1.0f) * static_cast<float>(i + 1);
-  CHECK(heatmaps::abs_percentile(ramp.data(), ramp.size(), 99) == Approx(99.01));
-  CHECK(heatmaps::abs_percentile(ramp.data(), ramp.size(), 100) == 100);
+  CHECK(figures::abs_percentile(ramp.data(), ramp.size(), 99) == Approx(99.01));
+  CHECK(figures::abs_percentile(ramp.data(), ramp.size(), 100) == 100);
 
   // A 4 x 5 map at stride 8 on a 30 x 40 image: pixel (y, x) shows the entry centred nearest.
   Image img;
@@ -263,7 +285,7 @@ TEST_CASE("bagnet-heatmap: .npy maps equal the per-patch reference of the prepro
                              " " + image);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  const auto npy = heatmaps::read_npy((d / "stim224.npy").string());
+  const auto npy = bagnet::read_npy((d / "stim224.npy").string());
   REQUIRE(npy.shape == std::vector<int64_t>{2, 56, 56});
   const auto side = nlohmann::json::parse(read_file(d / "stim224.json"));
   CHECK(side["classes"][0]["index"] == 3);
@@ -358,7 +380,8 @@ TEST_CASE("bagnet-heatmap: unknown classes are usage errors with near matches; b
   fs::remove_all(d);
 }
 
-TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-heatmap's maps", "[heatmaps][cli]") {
+TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-heatmap's maps",
+          "[heatmaps][cli]") {
   const fs::path d = scratch_dir("patches");
   const std::string weights = " --model bagnet9 --weights " + fixture("bagnet9.pt");
   const std::string images = std::string(FIXTURE_DIR) + "/images";
@@ -366,8 +389,8 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
   auto r = run_heatmap(weights + " --stride 8 --class 5 --no-png -o " + (d / "maps").string() + " " + images);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights + " --class 5 --top 6 --per-image 2 -o " +
-                  d.string() + " " + images);
+  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights +
+                  " --class 5 --top 6 --per-image 2 -o " + d.string() + " " + images);
   INFO(r.err);
   REQUIRE(r.status == 0);
   const auto doc = nlohmann::json::parse(read_file(d / "patches_5.json"));
@@ -376,7 +399,7 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
   std::vector<std::pair<float, std::string>> candidates;
   for (const auto& entry : fs::directory_iterator(d / "maps")) {
     if (entry.path().extension() != ".npy") continue;
-    auto npy = heatmaps::read_npy(entry.path().string());
+    auto npy = bagnet::read_npy(entry.path().string());
     std::vector<float> v = npy.data;
     std::sort(v.rbegin(), v.rend());
     for (int k = 0; k < 2; ++k) candidates.emplace_back(v[k], entry.path().stem().string());
@@ -396,8 +419,8 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
   CHECK(grid.width == 3 * 72 + 2 * 2);
   CHECK(grid.height == 2 * 72 + 2);
   // An unknown class is a usage error.
-  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights + " --class 'golden retreiver' -o " +
-                  d.string() + " " + images);
+  r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights +
+                  " --class 'golden retreiver' -o " + d.string() + " " + images);
   CHECK(r.status == 2);
   CHECK(r.err.find("golden retriever") != std::string::npos);
   fs::remove_all(d);
@@ -406,8 +429,8 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
 TEST_CASE("Colormaps are byte-identical to matplotlib's", "[heatmaps][render][python]") {
   const fs::path d = scratch_dir("cmap");
   std::ofstream out(d / "lut.txt");
-  for (const auto& name : heatmaps::colormap_names())
-    for (const auto& e : heatmaps::colormap(name).lut)
+  for (const auto& name : figures::colormap_names())
+    for (const auto& e : figures::colormap(name).lut)
       out << name << " " << int(e[0]) << " " << int(e[1]) << " " << int(e[2]) << "\n";
   out.close();
   const std::string script =
@@ -415,10 +438,12 @@ TEST_CASE("Colormaps are byte-identical to matplotlib's", "[heatmaps][render][py
       "ours = {}\n"
       "for line in open(sys.argv[1]):\n"
       "    n, r, g, b = line.split(); ours.setdefault(n, []).append((int(r), int(g), int(b)))\n"
-      "bad = [n for n in ours if (np.array(ours[n]) != matplotlib.colormaps[n](np.arange(256), bytes=True)[:, :3]).any()]\n"
+      "bad = [n for n in ours if (np.array(ours[n]) != matplotlib.colormaps[n](np.arange(256), "
+      "bytes=True)[:, :3]).any()]\n"
       "print('differ:', bad, file=sys.stderr); sys.exit(1 if bad else 0)\n";
   std::ofstream(d / "check.py") << script;
-  const auto r = run_command(std::string(BAGNET_PYTHON) + " " + (d / "check.py").string() + " " + (d / "lut.txt").string());
+  const auto r = run_command(std::string(BAGNET_PYTHON) + " " + (d / "check.py").string() + " " +
+                             (d / "lut.txt").string());
   INFO(r.err << "(needs python3-matplotlib, installed by scripts/setup.sh)");
   CHECK(r.status == 0);
   fs::remove_all(d);

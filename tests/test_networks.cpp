@@ -184,3 +184,45 @@ TEST_CASE("Missing weights say which file, where to download it and where to put
     CHECK(std::string(e.what()).find("did you mean") != std::string::npos);
   }
 }
+
+TEST_CASE("Folded BatchNorm gives the unfolded logits and the reference's", "[networks][parity][fold]") {
+  torch::NoGradGuard ng;
+  for (const std::string name : {"bagnet9", "bagnet17", "bagnet33", "resnet50"}) {
+    DYNAMIC_SECTION(name) {
+      auto plain = load_fixture_model(name, name + ".pt");
+      auto folded = load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), true);
+      REQUIRE(folded.batchnorm_folded);
+      REQUIRE(folded.net->folded());
+      REQUIRE(!plain.net->folded());
+      // The folded weights really differ (the fixtures' BatchNorm statistics are not 0 and 1).
+      CHECK(!torch::equal(plain.net->named_parameters()["layer1.0.conv1.weight"],
+                          folded.net->named_parameters()["layer1.0.conv1.weight"]));
+      auto& block = *std::dynamic_pointer_cast<BottleneckImpl>(folded.net->named_modules()["layer1.0"]);
+      CHECK(block.conv1->bias.defined());
+      // The state dict keeps the checkpoint's keys.
+      CHECK(folded.net->named_parameters().size() == plain.net->named_parameters().size());
+      const StateDict io = load_state_dict(fixture(name + "_io.pt"));
+      for (const std::string tag : {"224", "ns"}) {
+        const auto x = io_tensor(io, "x_" + tag);
+        const auto expected = io_tensor(io, name == "resnet50" ? "logits_" + tag : "pooled_" + tag);
+        const double d_ref = relative_max_diff(folded.net->forward(x), expected);
+        const double d_plain = relative_max_diff(folded.net->forward(x), plain.net->forward(x));
+        INFO(name << " input " << tag << ": folded vs reference " << d_ref << ", folded vs unfolded "
+                  << d_plain);
+        CHECK(d_ref < kParityTolerance);
+        CHECK(d_plain < kParityTolerance);
+        if (name != "resnet50") {
+          const double dm = relative_max_diff(folded.net->logit_map(x), io_tensor(io, "map_" + tag));
+          INFO("map rel diff " << dm);
+          CHECK(dm < kParityTolerance);
+        }
+      }
+      // Folding twice changes nothing.
+      const auto before = folded.net->named_parameters()["fc.weight"].clone();
+      const auto w = folded.net->named_parameters()["layer1.0.conv1.weight"].clone();
+      folded.net->fold_batchnorm();
+      CHECK(torch::equal(w, folded.net->named_parameters()["layer1.0.conv1.weight"]));
+      CHECK(torch::equal(before, folded.net->named_parameters()["fc.weight"]));
+    }
+  }
+}

@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "evaluation/plots.h"
+#include "figures/plots.h"
 #include "heatmaps/render.h"
 #include "lib/error.h"
 
@@ -35,7 +35,7 @@ struct StringMaker<Rgb8> {
 }  // namespace Catch
 
 using namespace bagnet;
-using namespace bagnet::evaluation;
+using namespace bagnet::figures;
 namespace fs = std::filesystem;
 
 namespace {
@@ -394,7 +394,7 @@ TEST_CASE("matrix colours: RdBu_r between vmin and vmax, grey for NaN") {
   CHECK_THAT(to8(detail::matrix_color(-5, -1, 1)), IsColor(hex(0x053061), 0));  // clipped
   CHECK_THAT(to8(detail::matrix_color(5, -1, 1)), IsColor(hex(0x67001f), 0));
   const Rgb8 middle = to8(detail::matrix_color(0, -1, 1));
-  const auto& lut = heatmaps::colormap("RdBu_r").lut;
+  const auto& lut = figures::colormap("RdBu_r").lut;
   CHECK_THAT(middle, IsColor({lut[128][0], lut[128][1], lut[128][2]}, 0));  // Normalize: 0.5 -> entry 128
   CHECK_THAT(middle, IsColor(hex(0xf7f7f7), 12));                           // near white
   CHECK_THAT(to8(detail::matrix_color(kNaN, -1, 1)), IsColor({204, 204, 204}, 0));

@@ -11,7 +11,7 @@
 #include "datasets/idx.h"
 #include "lib/checkpoint.h"
 #include "lib/error.h"
-#include "lib/training.h"
+#include "training/training.h"
 #include "networks/registry.h"
 
 #include <numeric>

@@ -1,4 +1,4 @@
-#include "lib/classify.h"
+#include "inference/classify.h"
 
 #include <torch/torch.h>
 
@@ -7,9 +7,9 @@
 
 #include "datasets/loader.h"
 #include "lib/error.h"
-#include "lib/labels.h"
 #include "lib/progress.h"
 #include "lib/runtime.h"
+#include "networks/labels.h"
 #include "networks/model.h"
 
 namespace bagnet {
@@ -22,7 +22,7 @@ struct Classifier::Impl {
 Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
   const ModelSpec& spec = find_model(request.model);
   const c10::Device device = resolve_device(request.device);
-  impl_->model = load_model(spec, request.weights, device);
+  impl_->model = load_model(spec, request.weights, device, /*fold_batchnorm=*/true);
   impl_->labels = &model_labels(spec);
 }
 
@@ -130,7 +130,8 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
   };
 
   LoadedImage item;
-  while (loader.next(item)) {
+  auto stopping = [&] { return opt.stop && opt.stop(); };
+  while (!stopping() && loader.next(item)) {
     if (item.error.empty() &&
         item.chw.size() != static_cast<size_t>(m.spec.in_channels) * item.height * item.width)
       item.error = "preprocessing produced the wrong number of channels for " + m.spec.name;
@@ -150,7 +151,7 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
     batch.push_back(std::move(item));
     if (static_cast<int>(batch.size()) == batch_size) run_batch();
   }
-  run_batch();
+  if (!stopping()) run_batch();
   progress.finish();
   return results;
 }

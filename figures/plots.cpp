@@ -1,4 +1,4 @@
-#include "evaluation/plots.h"
+#include "figures/plots.h"
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
@@ -15,10 +15,10 @@
 #include <functional>
 #include <memory>
 
-#include "heatmaps/render.h"
+#include "figures/colormap.h"
 #include "lib/error.h"
 
-namespace bagnet::evaluation {
+namespace bagnet::figures {
 namespace {
 
 namespace fs = std::filesystem;
@@ -376,7 +376,7 @@ MatrixLayout matrix_layout(const MatrixFigure& figure) {
 
 Rgb matrix_color(double value, double vmin, double vmax) {
   if (std::isnan(value)) return {0.8, 0.8, 0.8};
-  const auto& lut = heatmaps::colormap("RdBu_r").lut;
+  const auto& lut = colormap("RdBu_r").lut;
   const double x = (value - vmin) / (vmax - vmin);
   const int i = static_cast<int>(std::clamp(std::floor(x * 256.0), 0.0, 255.0));
   return {lut[i][0] / 255.0, lut[i][1] / 255.0, lut[i][2] / 255.0};
@@ -555,4 +555,4 @@ void write_matrix_figure(const std::string& path, const MatrixFigure& figure) {
   write_atomically(path, bytes);
 }
 
-}  // namespace bagnet::evaluation
+}  // namespace bagnet::figures

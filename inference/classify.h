@@ -44,6 +44,9 @@ struct ClassifyOptions {
   // position / batch_size) make every result independent of where a run was resumed, since a
   // batch's composition can change the last bits of a convolution's output.
   std::function<size_t(size_t)> batch_group;
+  // Polled after every batch (e.g. bagnet::interrupted): when true, classification stops there;
+  // images not reached have no result (ImageResult::path empty) and on_result is not called.
+  std::function<bool()> stop;
 };
 
 struct ModelRequest {

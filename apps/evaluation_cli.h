@@ -2,9 +2,11 @@
 // Command-line options of the tools that run evaluations (bagnet-eval, bagnet-shape-bias),
 // so that both spell them alike (CLI11).
 #include <CLI/CLI.hpp>
+#include <iostream>
 #include <string>
 
 #include "evaluation/evaluate.h"
+#include "lib/interrupt.h"
 
 namespace bagnet::evaluation {
 
@@ -23,5 +25,17 @@ inline void add_evaluation_options(CLI::App& app, EvalOptions& opt, std::string&
   app.add_flag("--overwrite", opt.overwrite,
                "Discard earlier results in the output directory instead of resuming");
 }
+
+// A run stopped by SIGINT/SIGTERM: says what was kept, returns the exit code (130/143).
+inline int report_interrupted(const std::string& tool, const RunOutput& out, const std::string& dir) {
+  std::cerr << tool << ": stopped by " << interrupt_name() << ": " << out.records.size() << " of "
+            << out.images << " images done and kept in " << dir << "; run the same command to resume\n";
+  return interrupted_exit_code();
+}
+
+// Thrown out of a tool's nested runs to end it with report_interrupted's exit code.
+struct Interrupted {
+  int exit_code;
+};
 
 }  // namespace bagnet::evaluation

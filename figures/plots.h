@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace bagnet::evaluation {
+namespace bagnet::figures {
 
 // One decision maker (a model, or the pooled human observers) in the shape-bias figure.
 struct ShapeBiasSeries {
@@ -86,4 +86,4 @@ Rgb matrix_color(double value, double vmin, double vmax);
 
 }  // namespace detail
 
-}  // namespace bagnet::evaluation
+}  // namespace bagnet::figures

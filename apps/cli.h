@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "lib/classify.h"
+#include "inference/classify.h"
 
 namespace bagnet::cli {
 

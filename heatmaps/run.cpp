@@ -1,0 +1,299 @@
+#include "heatmaps/run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "datasets/loader.h"
+#include "lib/error.h"
+#include "lib/files.h"
+#include "lib/interrupt.h"
+#include "lib/npy.h"
+#include "lib/progress.h"
+#include "lib/provenance.h"
+#include "lib/run_lock.h"
+#include "lib/runtime.h"
+
+namespace bagnet::heatmaps {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Deepest directory containing every file: outputs mirror the tree below it.
+fs::path common_root(const std::vector<std::string>& files) {
+  if (files.empty()) return {};
+  std::vector<fs::path> parts;
+  for (const auto& p : fs::absolute(files[0]).lexically_normal().parent_path()) parts.push_back(p);
+  for (const auto& f : files) {
+    size_t k = 0;
+    for (const auto& p : fs::absolute(f).lexically_normal().parent_path()) {
+      if (k >= parts.size() || parts[k] != p) break;
+      ++k;
+    }
+    parts.resize(k);
+  }
+  fs::path root;
+  for (const auto& p : parts) root /= p;
+  return root;
+}
+
+// The preprocessed image back in 8 bits (for the panel and the edges): x * std + mean.
+Image denormalise(const LoadedImage& item, const Preprocessing& p) {
+  Image img;
+  img.width = item.width;
+  img.height = item.height;
+  img.rgb.resize(static_cast<size_t>(item.width) * item.height * 3);
+  const size_t plane = static_cast<size_t>(item.width) * item.height;
+  const size_t channels = item.chw.size() / plane;
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t c = 0; c < 3; ++c) {
+      const size_t src = channels == 1 ? 0 : c;
+      const float v = (item.chw[src * plane + i] * p.std[src] + p.mean[src]) * 255.0f;
+      img.rgb[i * 3 + c] = static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+    }
+  return img;
+}
+
+std::error_code& ec_ignored() {
+  thread_local std::error_code ec;
+  return ec;
+}
+
+nlohmann::json class_json(const Labels& labels, int c) {
+  return {{"index", c}, {"name", labels.name(c)}, {"wnid", labels.wnid(c)}};
+}
+
+// Everything one image's outputs need besides the image itself.
+struct RunContext {
+  HeatmapModel& model;
+  const RunOptions& o;
+  Preprocessing prep;
+  nlohmann::json provenance, model_json;
+  fs::path root;
+};
+
+// The classes an image's maps are rendered for: explicit, target, top-K, without repeats.
+// `top_json` gets the top-K pooled logits.
+std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, nlohmann::json& top_json) {
+  const RunOptions& o = ctx.o;
+  std::vector<int> shown = o.classes;
+  if (!o.targets_file.empty()) {
+    const fs::path p(item.path);
+    auto it = o.targets.find(item.path);
+    if (it == o.targets.end())
+      it = o.targets.find(fs::absolute(p).lexically_normal().lexically_relative(ctx.root).string());
+    if (it == o.targets.end()) it = o.targets.find(p.filename().string());
+    if (it == o.targets.end()) throw Error(item.path, "no target class in " + o.targets_file);
+    shown.push_back(it->second);
+  }
+  if (o.top > 0) {
+    const auto logits = ctx.model.classify(item.chw, item.height, item.width);
+    std::vector<int> order(logits.size());
+    for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
+    const int k = std::min<int>(o.top, static_cast<int>(order.size()));
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int i = 0; i < k; ++i) {
+      shown.push_back(order[i]);
+      top_json.push_back({{"index", order[i]}, {"logit", logits[order[i]]}});
+    }
+  }
+  std::vector<int> unique;
+  for (int c : shown)
+    if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);
+  return unique;
+}
+
+// One image: the .npy, the renderings, and the sidecar last (its existence marks the image done).
+// `written` collects the files, so that a failure can remove an incomplete image's outputs.
+void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& stem,
+                   std::vector<std::string>& written) {
+  auto write = [&](const std::string& file, const std::string& bytes) {
+    written.push_back(file);
+    atomic_write(file, bytes);
+  };
+  const RunOptions& o = ctx.o;
+  nlohmann::json top_json;
+  const std::vector<int> shown = shown_classes(ctx, item, top_json);
+  const auto maps =
+      ctx.model.maps(item.chw, item.height, item.width, o.all ? std::vector<int>{} : shown, o.map);
+  const size_t plane = static_cast<size_t>(maps.rows) * maps.cols;
+  auto map_of = [&](int c) {
+    const auto at = std::find(maps.classes.begin(), maps.classes.end(), c) - maps.classes.begin();
+    return maps.data.data() + at * plane;
+  };
+
+  const int kk = static_cast<int>(maps.classes.size());
+  std::vector<int64_t> shape{maps.rows, maps.cols};
+  if (kk != 1) shape.insert(shape.begin(), kk);
+  write(stem.string() + ".npy", npy_bytes(maps.data.data(), shape));
+
+  nlohmann::json renders = nlohmann::json::array();
+  if (!o.no_png && !shown.empty()) {
+    const auto image = denormalise(item, ctx.prep);
+    for (int c : shown) {
+      const double clip = figures::abs_percentile(map_of(c), plane, o.render.percentile);
+      const std::string file = stem.string() + "_" + std::to_string(c) + ".png";
+      write(file, encode_png(render_figure(nullptr, image, {map_of(c)}, maps.rows, maps.cols, o.map.stride,
+                                           clip, o.render)));
+      renders.push_back({{"file", fs::path(file).filename()}, {"classes", {c}}, {"clip", clip}});
+    }
+    if (o.panel) {
+      std::vector<const float*> panel_maps{map_of(shown[0])};
+      std::vector<int> panel_classes{shown[0]};
+      if (shown.size() > 1) {
+        panel_maps.push_back(map_of(shown[1]));
+        panel_classes.push_back(shown[1]);
+      }
+      double clip = 0;  // one scale for both maps, so colours compare
+      for (const float* m : panel_maps)
+        clip = std::max(clip, figures::abs_percentile(m, plane, o.render.percentile));
+      const std::string file = stem.string() + "_panel.png";
+      write(file, encode_png(render_figure(&image, image, panel_maps, maps.rows, maps.cols, o.map.stride,
+                                           clip, o.render)));
+      renders.push_back({{"file", fs::path(file).filename()}, {"classes", panel_classes}, {"clip", clip}});
+    }
+  }
+
+  const Labels& labels = ctx.model.labels();
+  nlohmann::json classes = nlohmann::json::array();
+  for (int c : maps.classes) classes.push_back(class_json(labels, c));
+  const int q = ctx.model.patch_size();
+  const std::string s = std::to_string(o.map.stride);
+  nlohmann::json side = {
+      {"image", item.path},
+      {"source_size", {item.source_height, item.source_width}},
+      {"input_size", {item.height, item.width}},
+      {"model", ctx.model_json},
+      {"method", o.map.method},
+      {"stride", o.map.stride},
+      {"map",
+       {{"file", fs::path(stem.string() + ".npy").filename()},
+        {"dtype", "float32"},
+        {"shape", shape},
+        {"axes", kk != 1 ? "class, row, column" : "row, column"},
+        {"values", "raw logits, not normalised"},
+        {"coordinates", "map[i][j] is the logit of the " + std::to_string(q) + "x" + std::to_string(q) +
+                            " patch centred on pixel (y, x) = (" + s + "*i, " + s +
+                            "*j) of the preprocessed image (input_size, row 0 at the top), "
+                            "normalised and zero-padded by " +
+                            std::to_string((q - 1) / 2) + " pixels on every side"}}},
+      {"classes", classes},
+      {"rendering",
+       {{"colormap", o.render.colormap},
+        {"percentile", o.render.percentile},
+        {"limits", "symmetric: +-clip"},
+        {"edges", o.render.edges},
+        {"min_height", o.render.min_height},
+        {"files", renders}}},
+      {"provenance", ctx.provenance},
+  };
+  if (!item.conversion.empty()) side["conversion"] = item.conversion;
+  if (!top_json.is_null()) side["top"] = top_json;
+  write(stem.string() + ".json", side.dump(2) + "\n");
+}
+
+}  // namespace
+
+std::map<std::string, int> read_targets(const std::string& path, const Labels& labels) {
+  std::ifstream in(path);
+  if (!in) throw Error(path, "cannot open the targets CSV");
+  std::map<std::string, int> out;
+  std::string line;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) continue;
+    const auto comma = line.rfind(',');
+    if (comma == std::string::npos) throw Error(path + ":" + std::to_string(lineno), "expected path,label");
+    const std::string key = line.substr(0, comma), label = line.substr(comma + 1);
+    try {
+      out[key] = labels.resolve(label);
+    } catch (const Error& e) {
+      if (lineno == 1) continue;  // a header line ("path,label")
+      throw Error(path + ":" + std::to_string(lineno), e.what());
+    }
+  }
+  return out;
+}
+
+RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inputs, const RunOptions& o) {
+  RunContext ctx{model,
+                 o,
+                 model.preprocessing(o.no_resize),
+                 provenance_json("bagnet-heatmap", model.device(), runtime_threads()),
+                 model.model_json(o.no_resize),
+                 {}};
+  // One run per output folder and shard (disjoint shards share a folder).
+  RunLockOptions lock_options;
+  lock_options.shard_index = o.shard_index;
+  lock_options.shard_count = o.shard_count;
+  const RunLock lock(o.output_dir, "bagnet-heatmap", lock_options);
+  install_interrupt_handlers();
+  RunCounts counts;
+  const auto list = expand_inputs(inputs);
+  counts.failed = list.failures.size();
+  for (const auto& [in, why] : list.failures) std::cerr << in << ": " << why << "\n";
+  ctx.root = common_root(list.files);
+  std::vector<std::string> todo;
+  std::map<std::string, fs::path> out_stem;  // file -> output path without extension
+  std::map<fs::path, std::string> owner;
+  for (size_t k = 0; k < list.files.size(); ++k) {
+    if (k % o.shard_count != o.shard_index) continue;
+    const auto& f = list.files[k];
+    const fs::path rel = fs::absolute(f).lexically_normal().lexically_relative(ctx.root);
+    const fs::path stem = fs::path(o.output_dir) / rel.parent_path() / rel.stem();
+    if (auto [it, fresh] = owner.emplace(stem, f); !fresh) {
+      std::cerr << f << ": output name " << stem.string() << " is taken by " << it->second << "\n";
+      ++counts.failed;
+      continue;
+    }
+    out_stem[f] = stem;
+    // The sidecar is written last: when it exists, the image is complete.
+    if (!o.overwrite && fs::exists(stem.string() + ".json")) {
+      ++counts.skipped;
+      continue;
+    }
+    todo.push_back(f);
+  }
+  std::cerr << "bagnet-heatmap: " << ctx.model_json.value("name", "") << " on " << model.device() << ", "
+            << runtime_threads() << " threads, stride " << o.map.stride << " (" << o.map.method << "), "
+            << todo.size() << " images"
+            << (counts.skipped ? ", " + std::to_string(counts.skipped) + " already done" : "") << "\n";
+
+  const size_t failed_before = counts.failed;
+  ImageLoader loader(todo, ctx.prep, o.max_pixels, 2, 8);
+  Progress progress("heatmap", todo.size(), o.progress && todo.size() > 1);
+  LoadedImage item;
+  while (!interrupted() && loader.next(item)) {
+    std::vector<std::string> written;
+    try {
+      if (!item.error.empty()) throw Error(item.path, item.error);
+      write_outputs(ctx, item, out_stem.at(item.path), written);
+      ++counts.done;
+    } catch (const OutputError&) {
+      // Disk full, permission: every later image would fail too. Keep what is complete.
+      for (const auto& f : written) fs::remove(f, ec_ignored());
+      progress.finish();
+      std::cerr << "bagnet-heatmap: stopped: " << counts.done
+                << " images done and kept; free space and run the "
+                << "same command to resume\n";
+      throw;
+    } catch (const Error& e) {
+      for (const auto& f : written) fs::remove(f, ec_ignored());
+      std::cerr << (e.path() == item.path ? std::string(e.what()) : item.path + ": " + e.what()) << "\n";
+      ++counts.failed;
+    }
+    progress.advance();
+  }
+  progress.finish();
+  if (interrupted()) {
+    counts.interrupted = true;
+    counts.left = todo.size() - counts.done - (counts.failed - failed_before);
+  }
+  return counts;
+}
+
+}  // namespace bagnet::heatmaps
