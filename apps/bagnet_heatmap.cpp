@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
                  "Enlarge figures of smaller images by an integer factor to at least this height")
       ->capture_default_str();
   app.add_flag("--panel", o.panel, "Also a figure panel: image | map | second class's map");
+  app.add_flag("--caption", o.render.caption,
+               "Small print under each figure: model, weights hash, stride, limits");
+  app.add_flag(
+      "--no-colorbar", [&o](std::int64_t) { o.render.colorbar = false; }, "Figures without the colour bar");
   app.add_flag("--no-png", o.no_png, "Maps and sidecars only");
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   app.add_flag("--benchmark", benchmark,

@@ -104,7 +104,13 @@ int main(int argc, char** argv) {
                                 {"x", patches[k].x},
                                 {"map_index", {patches[k].row, patches[k].col}},
                                 {"logit", patches[k].logit}});
-    if (!patches.empty()) bagnet::atomic_write(stem + ".png", hm::encode_png(hm::patch_grid(patches)));
+    if (!patches.empty()) {
+      const auto& labels = model.labels();
+      const std::string wnid = labels.wnid(class_index);
+      const std::string title = "Most predictive patches of " + labels.name(class_index) +
+                                (wnid.empty() ? "" : " (" + wnid + ")") + ", " + req.model;
+      bagnet::atomic_write(stem + ".png", hm::patch_grid_figure(patches, title, ""));
+    }
     bagnet::atomic_write(stem + ".json", doc.dump(2) + "\n");
     std::cerr << "bagnet-patches: " << patches.size() << " patches from " << list.files.size()
               << " images -> " << stem << ".{png,json}\n";

@@ -1,20 +1,16 @@
 #include "figures/plots.h"
 
-#include <cairo-pdf.h>
-#include <cairo-svg.h>
 #include <cairo.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 
+#include "figures/canvas.h"
 #include "figures/colormap.h"
 #include "lib/error.h"
 
@@ -22,183 +18,18 @@ namespace bagnet::figures {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace canvas;
 using detail::MarkerShape;
 using detail::MarkerStyle;
 using detail::Rgb;
 
-// ---------------------------------------------------------------------------------------------
-// cairo plumbing: surfaces chosen by extension, text, atomic writes
-
-enum class Format { svg, pdf, png };
-
-Format format_of(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::string lower = ext;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == ".svg") return Format::svg;
-  if (lower == ".pdf") return Format::pdf;
-  if (lower == ".png") return Format::png;
-  throw Error(path, "unsupported figure format " +
-                        (ext.empty() ? std::string("(no extension)") : "'" + ext + "'") +
-                        ": use .svg, .pdf or .png");
-}
-
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-using Context = std::unique_ptr<cairo_t, ContextDeleter>;
-
-cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned int length) {
-  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
-  return CAIRO_STATUS_SUCCESS;
-}
-
-void check(cairo_status_t status, const std::string& path, const char* stage) {
-  if (status != CAIRO_STATUS_SUCCESS)
-    throw Error(path, std::string("cannot draw the figure (cairo, ") + stage +
-                          "): " + cairo_status_to_string(status));
-}
-
-constexpr const char* kFontFace = "sans-serif";
-constexpr double kPi = 3.14159265358979323846;
-
-// The same text metrics on every surface (and in the layout functions): no hinted advances.
-void prepare_text(cairo_t* cr) {
-  cairo_select_font_face(cr, kFontFace, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_font_options_t* options = cairo_font_options_create();
-  cairo_font_options_set_hint_metrics(options, CAIRO_HINT_METRICS_OFF);
-  cairo_set_font_options(cr, options);
-  cairo_font_options_destroy(options);
-}
-
-double text_width(cairo_t* cr, const std::string& s) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, s.c_str(), &e);
-  return e.x_advance;
-}
-
-// Text widths for the layouts, measured on a scratch surface.
-class Measure {
- public:
-  Measure()
-      : surface_(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1)), cr_(cairo_create(surface_.get())) {
-    prepare_text(cr_.get());
-  }
-  double width(const std::string& s, double font_size) {
-    cairo_set_font_size(cr_.get(), font_size);
-    return text_width(cr_.get(), s);
-  }
-  double max_width(const std::vector<std::string>& strings, double font_size) {
-    double w = 0;
-    for (const auto& s : strings) w = std::max(w, width(s, font_size));
-    return w;
-  }
-
- private:
-  Surface surface_;
-  Context cr_;
-};
-
-enum class Align { left, center, right };
-
-// Draws `s` at the current font, horizontally aligned at x and vertically centred on y (on the
-// height of a digit, so that labels line up with ticks and rows).
-void draw_text(cairo_t* cr, const std::string& s, double x, double y, Align align) {
-  cairo_text_extents_t digit;
-  cairo_text_extents(cr, "0", &digit);
-  const double w = text_width(cr, s);
-  const double x0 = align == Align::left ? x : align == Align::center ? x - w / 2 : x - w;
-  cairo_move_to(cr, x0, y - digit.y_bearing / 2);
-  cairo_show_text(cr, s.c_str());
-}
-
 void set_color(cairo_t* cr, const Rgb& c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
-
-// Renders draw(cr) on a white width x height pt page into the bytes of `format`.
-std::string render(const std::string& path, Format format, double width, double height,
-                   const std::function<void(cairo_t*)>& draw) {
-  std::string bytes;
-  Surface surface;
-  switch (format) {
-    case Format::svg:
-      surface.reset(cairo_svg_surface_create_for_stream(append_bytes, &bytes, width, height));
-      cairo_svg_surface_set_document_unit(surface.get(), CAIRO_SVG_UNIT_PT);
-      break;
-    case Format::pdf:
-      surface.reset(cairo_pdf_surface_create_for_stream(append_bytes, &bytes, width, height));
-      cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_CREATOR, "bagnet-toolkit");
-      break;
-    case Format::png:
-      surface.reset(cairo_image_surface_create(
-          CAIRO_FORMAT_RGB24, static_cast<int>(std::ceil(width * detail::kPngPixelsPerPoint)),
-          static_cast<int>(std::ceil(height * detail::kPngPixelsPerPoint))));
-      break;
-  }
-  check(cairo_surface_status(surface.get()), path, "surface");
-  {
-    Context cr(cairo_create(surface.get()));
-    if (format == Format::png) cairo_scale(cr.get(), detail::kPngPixelsPerPoint, detail::kPngPixelsPerPoint);
-    cairo_set_source_rgb(cr.get(), 1, 1, 1);
-    cairo_paint(cr.get());
-    prepare_text(cr.get());
-    draw(cr.get());
-    check(cairo_status(cr.get()), path, "drawing");
-  }
-  if (format == Format::png) {
-    cairo_surface_flush(surface.get());
-    check(cairo_surface_write_to_png_stream(surface.get(), append_bytes, &bytes), path, "PNG encoding");
-  }
-  cairo_surface_finish(surface.get());
-  check(cairo_surface_status(surface.get()), path, "finishing");
-  return bytes;
-}
-
-// A temporary file in the target's directory, then a rename: readers never see half a figure.
-// The directory must exist (a typo in an output path should fail, not create directories).
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error(path, "cannot write the figure: directory " + dir.string() + " does not exist");
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path, "cannot write the figure (directory not writable?)");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw Error(path, "cannot write the figure (disk full?)");
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw Error(path, "cannot move the figure into place: " + ec.message());
-  }
-}
-
-std::string format_fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  std::string s = buf;
-  // No "-0.00": a value that rounds to zero is printed as zero.
-  if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
-  return s;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shape-bias figure
 
 constexpr double kMargin = 10;
-constexpr double kCategoryFont = 10, kTickFont = 9, kAxisTitleFont = 10, kLegendFont = 9;
+constexpr double kCategoryFont = kLabelFont, kAxisTitleFont = kLabelFont, kLegendFont = kTickFont;
 constexpr double kRowHeight = 24;
 constexpr double kPlotWidth = 250;
 constexpr double kAxisBand = 38;  // above and below the frame: ticks, tick labels, axis title
@@ -276,7 +107,7 @@ void validate(const std::string& path, const std::vector<std::string>& categorie
 // ---------------------------------------------------------------------------------------------
 // Matrix figure
 
-constexpr double kTitleFont = 12, kNameFont = 10, kBarFont = 9;
+constexpr double kNameFont = kLabelFont, kBarFont = kTickFont;
 constexpr double kTitleBand = 24;
 
 double value_font(double cell) { return std::min(10.0, 0.32 * cell); }

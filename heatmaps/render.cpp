@@ -29,12 +29,6 @@ Image from_mat(const cv::Mat& m) {
   return img;
 }
 
-std::string label(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%+.3g", v);
-  return v == 0 ? "0" : buf;
-}
-
 }  // namespace
 
 Image render_figure(const Image* image, const Image& edges_source, const std::vector<const float*>& maps,
@@ -58,11 +52,8 @@ Image render_figure(const Image* image, const Image& edges_source, const std::ve
     cv::Canny(gray, edges, 50, 150);
     if (scale > 1) edges = enlarge(edges);
   }
-  // Colour bar: 12 px of colours and room for "+1.23" labels; only when tall enough to read.
-  const bool bar = o.colorbar && h >= 48;
-  const int bar_w = bar ? gap + 12 + 52 : 0;
   const int panels = static_cast<int>(maps.size()) + (image ? 1 : 0);
-  cv::Mat fig(h, panels * w + (panels - 1) * gap + bar_w, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::Mat fig(h, panels * w + (panels - 1) * gap, CV_8UC3, cv::Scalar(255, 255, 255));
   int x0 = 0;
   if (image) {
     (scale > 1 ? enlarge(to_mat(*image)) : to_mat(*image)).copyTo(fig(cv::Rect(0, 0, w, h)));
@@ -81,21 +72,6 @@ Image render_figure(const Image* image, const Image& edges_source, const std::ve
       }
     }
     x0 += w + gap;
-  }
-  if (bar) {
-    const int bx = x0, top = 6, bottom = h - 6;
-    for (int y = top; y < bottom; ++y) {
-      // Top = +clip, bottom = -clip.
-      const double v = clip * (1.0 - 2.0 * (y - top) / std::max(1, bottom - top - 1));
-      const auto& c = cm.color(static_cast<float>(v), clip);
-      fig(cv::Rect(bx, y, 12, 1)).setTo(cv::Scalar(c[0], c[1], c[2]));
-    }
-    const cv::Scalar ink(0, 0, 0);
-    const double scale = 0.35;
-    cv::putText(fig, label(clip), {bx + 15, top + 8}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
-    cv::putText(fig, "0", {bx + 15, (top + bottom) / 2 + 4}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1,
-                cv::LINE_AA);
-    cv::putText(fig, label(-clip), {bx + 15, bottom}, cv::FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv::LINE_AA);
   }
   return from_mat(fig);
 }

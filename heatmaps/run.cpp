@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "datasets/loader.h"
+#include "figures/map_figure.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/interrupt.h"
@@ -61,6 +63,42 @@ std::error_code& ec_ignored() {
   return ec;
 }
 
+// Probability (softmax over all classes, in double) and rank of each class's pooled logit.
+class ClassScores {
+ public:
+  explicit ClassScores(const std::vector<float>& logits) : logits_(logits) {
+    if (logits.empty()) return;
+    const double top = *std::max_element(logits.begin(), logits.end());
+    for (float l : logits) sum_ += std::exp(static_cast<double>(l) - top);
+    top_ = top;
+  }
+  double probability(int c) const { return std::exp(static_cast<double>(logits_[c]) - top_) / sum_; }
+  // 1 for the largest logit; ties share the better rank.
+  int rank(int c) const {
+    return 1 + static_cast<int>(
+                   std::count_if(logits_.begin(), logits_.end(), [&](float l) { return l > logits_[c]; }));
+  }
+  bool empty() const { return logits_.empty(); }
+  float logit(int c) const { return logits_[c]; }
+
+ private:
+  const std::vector<float>& logits_;
+  double top_ = 0, sum_ = 0;
+};
+
+// "golden retriever (n02099601)" / "logit 3.21, p = 0.842, rank 1".
+std::vector<std::string> class_title(const Labels& labels, int c, const ClassScores& scores) {
+  const std::string wnid = labels.wnid(c);
+  std::vector<std::string> lines{labels.name(c) + (wnid.empty() ? "" : " (" + wnid + ")")};
+  if (!scores.empty()) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "logit %.3g, p = %.3g, rank %d", scores.logit(c), scores.probability(c),
+                  scores.rank(c));
+    lines.push_back(buf);
+  }
+  return lines;
+}
+
 nlohmann::json class_json(const Labels& labels, int c) {
   return {{"index", c}, {"name", labels.name(c)}, {"wnid", labels.wnid(c)}};
 }
@@ -72,11 +110,14 @@ struct RunContext {
   Preprocessing prep;
   nlohmann::json provenance, model_json;
   fs::path root;
+  std::string caption;  // small print of every figure (--caption)
 };
 
 // The classes an image's maps are rendered for: explicit, target, top-K, without repeats.
-// `top_json` gets the top-K pooled logits.
-std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, nlohmann::json& top_json) {
+// `top_json` gets the top-K pooled logits; `logits` are the image's pooled logits (empty if
+// neither the top-K nor the figures' titles need them).
+std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const std::vector<float>& logits,
+                               nlohmann::json& top_json) {
   const RunOptions& o = ctx.o;
   std::vector<int> shown = o.classes;
   if (!o.targets_file.empty()) {
@@ -89,7 +130,6 @@ std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, nlohman
     shown.push_back(it->second);
   }
   if (o.top > 0) {
-    const auto logits = ctx.model.classify(item.chw, item.height, item.width);
     std::vector<int> order(logits.size());
     for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
     const int k = std::min<int>(o.top, static_cast<int>(order.size()));
@@ -117,7 +157,11 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
   };
   const RunOptions& o = ctx.o;
   nlohmann::json top_json;
-  const std::vector<int> shown = shown_classes(ctx, item, top_json);
+  const bool figures = !o.no_png;
+  const std::vector<float> logits =
+      o.top > 0 || figures ? ctx.model.classify(item.chw, item.height, item.width) : std::vector<float>{};
+  const std::vector<int> shown = shown_classes(ctx, item, logits, top_json);
+  const ClassScores scores(logits);
   const auto maps =
       ctx.model.maps(item.chw, item.height, item.width, o.all ? std::vector<int>{} : shown, o.map);
   const size_t plane = static_cast<size_t>(maps.rows) * maps.cols;
@@ -131,36 +175,60 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
   if (kk != 1) shape.insert(shape.begin(), kk);
   write(stem.string() + ".npy", npy_bytes(maps.data.data(), shape));
 
+  const Labels& labels = ctx.model.labels();
   nlohmann::json renders = nlohmann::json::array();
-  if (!o.no_png && !shown.empty()) {
+  if (figures && !shown.empty()) {
     const auto image = denormalise(item, ctx.prep);
+    RenderOptions pixels = o.render;
+    pixels.colorbar = false;
+    auto map_panel = [&](int c, double clip) {
+      return figures::FigurePanel{
+          render_figure(nullptr, image, {map_of(c)}, maps.rows, maps.cols, o.map.stride, clip, pixels),
+          class_title(labels, c, scores)};
+    };
+    auto figure = [&](std::vector<figures::FigurePanel> panels, double clip) {
+      figures::MapFigure f;
+      f.panels = std::move(panels);
+      f.colorbar = o.render.colorbar;
+      f.colormap = o.render.colormap;
+      f.clip = clip;
+      if (o.render.caption) f.caption = ctx.caption;
+      return f;
+    };
     for (int c : shown) {
       const double clip = figures::abs_percentile(map_of(c), plane, o.render.percentile);
       const std::string file = stem.string() + "_" + std::to_string(c) + ".png";
-      write(file, encode_png(render_figure(nullptr, image, {map_of(c)}, maps.rows, maps.cols, o.map.stride,
-                                           clip, o.render)));
+      write(file, figures::map_figure_png(figure({map_panel(c, clip)}, clip), file));
       renders.push_back({{"file", fs::path(file).filename()}, {"classes", {c}}, {"clip", clip}});
     }
     if (o.panel) {
-      std::vector<const float*> panel_maps{map_of(shown[0])};
       std::vector<int> panel_classes{shown[0]};
-      if (shown.size() > 1) {
-        panel_maps.push_back(map_of(shown[1]));
-        panel_classes.push_back(shown[1]);
-      }
+      if (shown.size() > 1) panel_classes.push_back(shown[1]);
       double clip = 0;  // one scale for both maps, so colours compare
-      for (const float* m : panel_maps)
-        clip = std::max(clip, figures::abs_percentile(m, plane, o.render.percentile));
+      for (int c : panel_classes)
+        clip = std::max(clip, figures::abs_percentile(map_of(c), plane, o.render.percentile));
+      std::vector<figures::FigurePanel> panels;
+      panels.push_back({render_figure(&image, image, {}, maps.rows, maps.cols, o.map.stride, clip, pixels),
+                        {fs::path(item.path).filename().string(),
+                         std::to_string(item.source_width) + "x" + std::to_string(item.source_height) +
+                             " -> " + std::to_string(item.width) + "x" + std::to_string(item.height)}});
+      for (int c : panel_classes) panels.push_back(map_panel(c, clip));
       const std::string file = stem.string() + "_panel.png";
-      write(file, encode_png(render_figure(&image, image, panel_maps, maps.rows, maps.cols, o.map.stride,
-                                           clip, o.render)));
+      write(file, figures::map_figure_png(figure(std::move(panels), clip), file));
       renders.push_back({{"file", fs::path(file).filename()}, {"classes", panel_classes}, {"clip", clip}});
     }
   }
 
-  const Labels& labels = ctx.model.labels();
   nlohmann::json classes = nlohmann::json::array();
-  for (int c : maps.classes) classes.push_back(class_json(labels, c));
+  for (int c : maps.classes) {
+    nlohmann::json j = class_json(labels, c);
+    if (!logits.empty()) {
+      j["pooled_logit"] = logits[c];
+      j["probability"] = scores.probability(c);
+      j["rank"] = scores.rank(c);
+    }
+    classes.push_back(std::move(j));
+  }
   const int q = ctx.model.patch_size();
   const std::string s = std::to_string(o.map.stride);
   nlohmann::json side = {
@@ -188,6 +256,8 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
         {"limits", "symmetric: +-clip"},
         {"edges", o.render.edges},
         {"min_height", o.render.min_height},
+        {"colorbar", o.render.colorbar ? "patch logit, +-clip" : "none"},
+        {"caption", o.render.caption ? nlohmann::json(ctx.caption) : nlohmann::json(nullptr)},
         {"files", renders}}},
       {"provenance", ctx.provenance},
   };
@@ -225,13 +295,21 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
                  model.preprocessing(o.no_resize),
                  provenance_json("bagnet-heatmap", model.device(), runtime_threads()),
                  model.model_json(o.no_resize),
-                 {}};
+                 {}, {}};
   // One run per output folder and shard (disjoint shards share a folder).
   RunLockOptions lock_options;
   lock_options.shard_index = o.shard_index;
   lock_options.shard_count = o.shard_count;
   const RunLock lock(o.output_dir, "bagnet-heatmap", lock_options);
   install_interrupt_handlers();
+  {
+    const std::string sha = ctx.model_json["weights"].value("sha256", "");
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%g", o.render.percentile);
+    ctx.caption = ctx.model_json.value("name", "") + ", weights " +
+                  (sha.empty() ? "random" : sha.substr(0, 8)) + ", stride " + std::to_string(o.map.stride) +
+                  ", colours at \u00b1p" + pct + " of |map|";
+  }
   RunCounts counts;
   const auto list = expand_inputs(inputs);
   counts.failed = list.failures.size();

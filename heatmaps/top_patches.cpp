@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <tuple>
+
+#include "figures/map_figure.h"
 
 namespace bagnet::heatmaps {
 namespace {
@@ -69,6 +73,23 @@ std::vector<TopPatch> TopPatchCollector::result() const {
   std::sort(out.begin(), out.end(), better);
   if (out.size() > static_cast<size_t>(options_.count)) out.resize(options_.count);
   return out;
+}
+
+std::string patch_grid_figure(const std::vector<TopPatch>& patches, const std::string& title,
+                              const std::string& caption, int min_tile) {
+  figures::MapFigure f;
+  f.title = title;
+  f.caption = caption;
+  f.colorbar = false;
+  f.columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(patches.size()))));
+  for (size_t k = 0; k < patches.size(); ++k) {
+    std::vector<TopPatch> one{patches[k]};
+    char line[64];
+    std::snprintf(line, sizeof line, "#%zu  logit %.3g", k + 1, patches[k].logit);
+    f.panels.push_back(
+        {patch_grid(one, min_tile), {line, std::filesystem::path(patches[k].image).filename().string()}});
+  }
+  return figures::map_figure_png(f, title);
 }
 
 Image patch_grid(const std::vector<TopPatch>& patches, int min_tile) {

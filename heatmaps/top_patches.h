@@ -44,4 +44,9 @@ class TopPatchCollector {
 // least `min_tile` pixels, 2-pixel white gaps.
 Image patch_grid(const std::vector<TopPatch>& patches, int min_tile = 64);
 
+// The grid as a figure (PNG bytes): `title` over it, each tile titled with its rank, patch
+// logit and image file name, `caption` in small print ("" = none).
+std::string patch_grid_figure(const std::vector<TopPatch>& patches, const std::string& title,
+                              const std::string& caption, int min_tile = 64);
+
 }  // namespace bagnet::heatmaps

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "datasets/loader.h"
+#include "figures/map_figure.h"
 #include "heatmaps/dense.h"
 #include "heatmaps/patches.h"
 #include "heatmaps/render.h"
@@ -345,6 +346,40 @@ TEST_CASE("bagnet-heatmap: resuming after an interrupted run gives the files of 
   fs::remove_all(d);
 }
 
+TEST_CASE("bagnet-heatmap: figures and sidecars name each map's class, pooled logit, probability and rank",
+          "[heatmaps][cli]") {
+  const fs::path d = scratch_dir("titles");
+  const std::string image = std::string(FIXTURE_DIR) + "/images/c.png";
+  const auto r = run_heatmap("--model bagnet9 --weights " + fixture("bagnet9.pt") +
+                             " --stride 8 --top 2 --panel --caption -o " + d.string() + " " + image);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::ifstream in(d / "c.json");
+  const auto side = nlohmann::json::parse(in);
+  const auto& classes = side.at("classes");
+  REQUIRE(classes.size() == 2);
+  const auto& top = side.at("top");
+  for (int i = 0; i < 2; ++i) {
+    INFO("class " << i);
+    CHECK(classes[i].at("index") == top[i].at("index"));
+    CHECK(classes[i].at("pooled_logit").get<double>() == Approx(top[i].at("logit").get<double>()));
+    CHECK(classes[i].at("rank") == i + 1);
+    CHECK(classes[i].at("probability").get<double>() > 0);
+  }
+  CHECK(classes[0].at("probability").get<double>() >= classes[1].at("probability").get<double>());
+  CHECK(side.at("rendering").at("colorbar") == "patch logit, +-clip");
+  CHECK(side.at("rendering").at("caption").get<std::string>().find("bagnet9, weights ") == 0);
+  // The figures are taller and wider than the bare pixels: titles above, a colour bar beside.
+  const auto panel = load_image((d / "c_panel.png").string());
+  const auto single =
+      load_image((d / ("c_" + std::to_string(top[0].at("index").get<int>()) + ".png")).string());
+  const int h = side.at("input_size")[0], w = side.at("input_size")[1];
+  CHECK(single.height > h + 2 * 14);
+  CHECK(single.width > w + 12);
+  CHECK(panel.width > 3 * w);
+  fs::remove_all(d);
+}
+
 TEST_CASE("bagnet-heatmap: unknown classes are usage errors with near matches; bad images are skipped",
           "[heatmaps][cli][errors]") {
   const fs::path d = scratch_dir("errors");
@@ -414,10 +449,23 @@ TEST_CASE("bagnet-patches: the top patches are the largest entries of bagnet-hea
     CHECK(p["y"].get<int>() == 8 * p["map_index"][0].get<int>());
     CHECK(p["x"].get<int>() == 8 * p["map_index"][1].get<int>());
   }
-  // The grid: 6 patches of 9 px enlarged to 72 px, 3 columns x 2 rows, 2 px gaps.
+  // The grid: 6 patches of 9 px enlarged to 72 px, 3 columns x 2 rows, each titled with rank,
+  // logit and image, under a title naming the class and model.
   const Image grid = load_image((d / "patches_5.png").string());
-  CHECK(grid.width == 3 * 72 + 2 * 2);
-  CHECK(grid.height == 2 * 72 + 2);
+  figures::MapFigure f;
+  const Labels& labels = load_labels("imagenet");
+  f.title = "Most predictive patches of " + labels.name(5) + " (" + labels.wnid(5) + "), bagnet9";
+  f.colorbar = false;
+  f.columns = 3;
+  Image tile;
+  tile.width = tile.height = 72;
+  tile.rgb.assign(72 * 72 * 3, 0);
+  for (int k = 0; k < 6; ++k) f.panels.push_back({tile, {"#1", "image"}});
+  const auto layout = figures::map_figure_layout(f);
+  CHECK(grid.width == layout.width);
+  CHECK(grid.height == layout.height);
+  CHECK(layout.panel_top[3] > layout.panel_top[0] + 72 + 2 * 14);  // the second row, below its titles
+  CHECK(layout.panel_left[2] >= layout.panel_left[1] + 72);
   // An unknown class is a usage error.
   r = run_command(std::string(BAGNET_BIN_DIR) + "/bagnet-patches -q" + weights +
                   " --class 'golden retreiver' -o " + d.string() + " " + images);

@@ -15,6 +15,8 @@
 #include <tuple>
 #include <vector>
 
+#include "figures/colormap.h"
+#include "figures/map_figure.h"
 #include "figures/plots.h"
 #include "heatmaps/render.h"
 #include "lib/error.h"
@@ -463,4 +465,121 @@ TEST_CASE("matrix figure: 1 and 20 names") {
     CHECK_THAT(png.at(L.left + (n - 1 + 0.2) * L.cell, L.top + (n - 1 + 0.2) * L.cell),
                IsColor({204, 204, 204}));
   }
+}
+
+namespace {
+
+// A test pattern: pixel (y, x) of panel k has colour (k*40 + y, 2x, 255 - y) (mod 256).
+Image pattern(int k, int h, int w) {
+  Image img;
+  img.height = h;
+  img.width = w;
+  img.rgb.resize(static_cast<size_t>(h) * w * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      auto* p = &img.rgb[(static_cast<size_t>(y) * w + x) * 3];
+      p[0] = static_cast<std::uint8_t>(k * 40 + y);
+      p[1] = static_cast<std::uint8_t>(2 * x);
+      p[2] = static_cast<std::uint8_t>(255 - y);
+    }
+  return img;
+}
+
+// Pixels darker than light grey within a rectangle: text was drawn there.
+int ink(const cairo_surface_t* s, int x0, int y0, int x1, int y1) {
+  auto* surface = const_cast<cairo_surface_t*>(s);
+  const unsigned char* data = cairo_image_surface_get_data(surface);
+  const int stride = cairo_image_surface_get_stride(surface);
+  int n = 0;
+  for (int y = std::max(0, y0); y < std::min(y1, cairo_image_surface_get_height(surface)); ++y)
+    for (int x = std::max(0, x0); x < std::min(x1, cairo_image_surface_get_width(surface)); ++x) {
+      const std::uint32_t p = reinterpret_cast<const std::uint32_t*>(data + y * stride)[x];
+      if (((p >> 16) & 255) < 160 && ((p >> 8) & 255) < 160 && (p & 255) < 160) ++n;
+    }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Map figures: panels pixel for pixel, titles above, a labelled colour bar, optional caption",
+          "[plots][heatmaps]") {
+  TempDir dir("map_figure");
+  MapFigure f;
+  f.panels = {{pattern(0, 60, 50), {"image.png", "60x50"}},
+              {pattern(1, 60, 50), {"golden retriever (n02099601)", "logit 3.21, p = 0.842, rank 1"}}};
+  f.clip = 2.5;
+  const auto L = map_figure_layout(f);
+  REQUIRE(L.panel_left.size() == 2);
+  CHECK(L.panel_left[1] >= L.panel_left[0] + 50);
+  CHECK(L.panels_top >= 2 * L.title_line);  // two title lines fit above the panels
+  CHECK(L.bar_left >= L.panel_left[1] + 50);
+  CHECK(L.caption_y == 0);
+
+  const std::string path = dir.file("fig.png");
+  std::ofstream(path, std::ios::binary) << map_figure_png(f, path);
+  cairo_surface_t* s = cairo_image_surface_create_from_png(path.c_str());
+  REQUIRE(cairo_surface_status(s) == CAIRO_STATUS_SUCCESS);
+  CHECK(cairo_image_surface_get_width(s) == L.width);
+  CHECK(cairo_image_surface_get_height(s) == L.height);
+  const unsigned char* data = cairo_image_surface_get_data(s);
+  const int stride = cairo_image_surface_get_stride(s);
+  auto pixel = [&](int x, int y) {
+    const std::uint32_t p = reinterpret_cast<const std::uint32_t*>(data + y * stride)[x];
+    return std::array<int, 3>{static_cast<int>((p >> 16) & 255), static_cast<int>((p >> 8) & 255),
+                              static_cast<int>(p & 255)};
+  };
+  // Every panel pixel is the input pixel, exactly.
+  size_t wrong = 0;
+  for (int k = 0; k < 2; ++k)
+    for (int y = 0; y < 60; ++y)
+      for (int x = 0; x < 50; ++x) {
+        const auto* p = &f.panels[k].image.rgb[(static_cast<size_t>(y) * 50 + x) * 3];
+        if (pixel(L.panel_left[k] + x, L.panels_top + y) != std::array<int, 3>{p[0], p[1], p[2]}) ++wrong;
+      }
+  CHECK(wrong == 0);
+  // The bar (inside its 1-pixel frame) shows the colormap from +clip (top) to -clip (bottom).
+  const auto& cm = colormap("RdBu_r");
+  wrong = 0;
+  for (int y = 1; y < 59; ++y) {
+    const auto& c = cm.color(static_cast<float>(colorbar_value(y, 60, 2.5)), 2.5);
+    if (pixel(L.bar_left + L.bar_width / 2, L.panels_top + y) != std::array<int, 3>{c[0], c[1], c[2]})
+      ++wrong;
+  }
+  CHECK(wrong == 0);
+  CHECK(colorbar_value(0, 60, 2.5) == 2.5);
+  CHECK(colorbar_value(59, 60, 2.5) == -2.5);
+  // Text: the titles above each panel, tick labels and "patch logit" right of the bar.
+  for (int k = 0; k < 2; ++k) CHECK(ink(s, L.panel_left[k], 0, L.panel_left[k] + 50, L.panels_top) > 20);
+  CHECK(ink(s, L.bar_left + L.bar_width + 1, L.panels_top, L.width, L.panels_top + 60) > 40);
+  CHECK(ink(s, 0, L.panels_top + 60, L.width, L.height) == 0);  // no caption, nothing below
+  cairo_surface_destroy(s);
+
+  // A caption adds a line of small print below the panels, widening the figure if it must.
+  f.caption = "bagnet33, weights 2ddd53ed, stride 1, colours at \u00b1p99 of |map| -- a long caption line";
+  const auto C = map_figure_layout(f);
+  CHECK(C.height > L.height);
+  CHECK(C.caption_y > C.panels_top + 60);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << map_figure_png(f, path);
+  s = cairo_image_surface_create_from_png(path.c_str());
+  REQUIRE(cairo_surface_status(s) == CAIRO_STATUS_SUCCESS);
+  CHECK(ink(s, 0, C.panels_top + 60, C.width, C.height) > 20);
+  cairo_surface_destroy(s);
+
+  // Without the bar the figure ends after the panels.
+  f.colorbar = false;
+  f.caption.clear();
+  CHECK(map_figure_layout(f).width < L.bar_left);
+  // Same input, same bytes.
+  CHECK(map_figure_png(f) == map_figure_png(f));
+}
+
+TEST_CASE("Map figures refuse what they cannot draw", "[plots][heatmaps][errors]") {
+  MapFigure f;
+  CHECK_THROWS_WITH(map_figure_png(f, "x.png"),
+                    Catch::Contains("x.png: a map figure needs at least one panel"));
+  f.panels = {{pattern(0, 20, 10), {}}, {pattern(1, 21, 10), {}}};
+  CHECK_THROWS_WITH(map_figure_png(f, "x.png"), Catch::Contains("one height"));
+  f.panels.pop_back();
+  f.colormap = "jet";
+  CHECK_THROWS_AS(map_figure_png(f, "x.png"), Error);
 }
