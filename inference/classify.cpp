@@ -9,6 +9,7 @@
 #include "lib/error.h"
 #include "lib/progress.h"
 #include "lib/runtime.h"
+#include "lib/timing.h"
 #include "networks/labels.h"
 #include "networks/model.h"
 
@@ -86,7 +87,9 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
       std::copy(batch[i].chw.begin(), batch[i].chw.end(), input[i].data_ptr<float>());
     at::Tensor logits;
     try {
+      PhaseTimer timer;
       logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
+      timer.mark("forward pass");
     } catch (const std::exception& e) {
       // E.g. an image smaller than the network can take: these images fail, the run goes on.
       std::string why = e.what();

@@ -15,7 +15,10 @@ std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec);
 // Copies a state dict into the network. Every missing key, unexpected key and shape mismatch
 // is reported by name in one bagnet::Error; BatchNorm's num_batches_tracked may be absent
 // (checkpoints older than PyTorch 0.4.1 lack it; eval mode never reads it).
-void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model);
+// `adopt` (inference only): parameters take the checkpoint's tensors where dtype and layout fit
+// instead of copies.
+void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model,
+                  bool adopt = false);
 
 // torch.hub's convention: a file named NAME-<hex>.ext carries the start of its SHA-256.
 // Returns the hex prefix in the file name ("" if none) ...
