@@ -37,6 +37,10 @@ for t in "${targets[@]}"; do
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   secs=$(sed -n 's/.*Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  if [ -z "$secs" ]; then  # stopped by a failure: no "Done" line; executions / rate
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    [ -n "${execs:-}" ] && [ "${rate:-0}" -gt 0 ] && secs=$((execs / rate))
+  fi
   if [ $rc -eq 0 ]; then
     result=ok
   else
@@ -44,6 +48,6 @@ for t in "${targets[@]}"; do
     status=1
     grep -E "ERROR:|SUMMARY:|runtime error|uncaught|Test unit written" "$log" | head -5 >&2 || true
   fi
-  printf '%-12s %12s %8s %s\n' "$t" "${execs:-?}" "${secs:-$2}" "$result"
+  printf '%-12s %12s %8s %s\n' "$t" "${execs:-?}" "${secs:-?}" "$result"
 done
 exit $status
