@@ -3,6 +3,11 @@
 // crash, another exception, a huge allocation or a hang. The inputs libFuzzer found are kept in
 // tests/fuzz/crashes/<target>/ and replayed by the last test through the harnesses' own code.
 // Torch (and its glog CHECK macro) before Catch, whose CHECK must win.
+// clang-format off
+#include "lib/checkpoint.h"
+#include "training/training.h"
+// clang-format on
+
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
@@ -21,7 +26,6 @@
 #include "evaluation/results_file.h"
 #include "evaluation/shape_bias.h"
 #include "evaluation/trials_csv.h"
-#include "lib/checkpoint.h"
 #include "lib/error.h"
 #include "lib/image.h"
 #include "lib/json_read.h"
@@ -31,7 +35,6 @@
 #include "networks/registry.h"
 #include "tests/fuzz/targets.h"
 #include "tests/tool_helpers.h"
-#include "training/training.h"
 
 namespace fs = std::filesystem;
 using bagnet::Error;
