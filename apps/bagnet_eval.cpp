@@ -12,6 +12,7 @@
 #include "lib/provenance.h"
 #include "lib/runtime.h"
 #include "networks/registry.h"
+#include "reports/evaluation_report.h"
 
 namespace ev = bagnet::evaluation;
 
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
   opt.classify.batch_size = 16;
   std::string data, output_dir, mapping_path, shard, format = "text";
   int threads = 0;
-  bool quiet = false, force_resize = false;
+  bool quiet = false, force_resize = false, html = false;
   bagnet::cli::add_model_options(app, req, threads, "Registered model");
   app.add_option("--data", data,
                  "Dataset: a folder of class folders (WordNet ids, class names) or of category folders "
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   app.add_option("-f,--format", format, "Summary on stdout: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  app.add_flag("--html", html, "Also write OUTPUT_DIR/index.html: accuracies, errors, misclassified images");
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
     if (result.interrupted) return ev::report_interrupted("bagnet-eval", result, output_dir);
     std::cout << (format == "json" ? result.summary.dump(2) + "\n" : ev::format_summary(result.summary));
     for (const auto& f : result.files) std::cerr << "wrote " << f << "\n";
+    if (html) std::cerr << "wrote " << bagnet::reports::write_evaluation_report(output_dir).path << "\n";
     return result.failed ? 3 : 0;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-eval: " << e.what() << "\n";

@@ -15,6 +15,7 @@
 #include "lib/provenance.h"
 #include "lib/runtime.h"
 #include "networks/registry.h"
+#include "reports/shape_bias_report.h"
 
 namespace ev = bagnet::evaluation;
 namespace fs = std::filesystem;
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   std::string stimuli, edges, silhouettes, output_dir, mapping_path, format = "text";
   std::vector<std::string> csvs;
   int threads = 0;
-  bool quiet = false, no_figure = false, no_extra = false;
+  bool quiet = false, no_figure = false, no_extra = false, html = false;
   bagnet::cli::add_model_options(app, req, threads, "Registered model (used with --stimuli)");
   app.add_option("--stimuli", stimuli, "Cue-conflict stimuli: DIR/<shape>/<shape><i>-<texture><j>.png");
   app.add_option("--edges", edges, "Edge stimuli (category folders; default: 'edges' beside --stimuli)");
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("-f,--format", format, "Report on stdout: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  app.add_flag("--html", html, "Also write OUTPUT_DIR/index.html: figure, decision makers, stimuli");
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
     const auto report_path = (fs::path(output_dir) / "shape_bias.json").string();
     bagnet::atomic_write(report_path, report.dump(2) + "\n");
     files.insert(files.begin(), report_path);
+    if (html) files.push_back(bagnet::reports::write_shape_bias_report(output_dir).path);
     for (const auto& f : files) std::cerr << "wrote " << f << "\n";
     std::cout << (format == "json" ? report.dump(2) + "\n" : ev::report_text(entries, observers));
     return 0;

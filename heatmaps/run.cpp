@@ -115,9 +115,9 @@ struct RunContext {
 
 // The classes an image's maps are rendered for: explicit, target, top-K, without repeats.
 // `top_json` gets the top-K pooled logits; `logits` are the image's pooled logits (empty if
-// neither the top-K nor the figures' titles need them).
+// neither the top-K nor the figures' titles need them). `target` gets the --targets class (or -1).
 std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const std::vector<float>& logits,
-                               nlohmann::json& top_json) {
+                               nlohmann::json& top_json, int& target) {
   const RunOptions& o = ctx.o;
   std::vector<int> shown = o.classes;
   if (!o.targets_file.empty()) {
@@ -127,7 +127,7 @@ std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const s
       it = o.targets.find(fs::absolute(p).lexically_normal().lexically_relative(ctx.root).string());
     if (it == o.targets.end()) it = o.targets.find(p.filename().string());
     if (it == o.targets.end()) throw Error(item.path, "no target class in " + o.targets_file);
-    shown.push_back(it->second);
+    shown.push_back(target = it->second);
   }
   if (o.top > 0) {
     std::vector<int> order(logits.size());
@@ -160,7 +160,8 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
   const bool figures = !o.no_png;
   const std::vector<float> logits =
       o.top > 0 || figures ? ctx.model.classify(item.chw, item.height, item.width) : std::vector<float>{};
-  const std::vector<int> shown = shown_classes(ctx, item, logits, top_json);
+  int target = -1;
+  const std::vector<int> shown = shown_classes(ctx, item, logits, top_json, target);
   const ClassScores scores(logits);
   const auto maps =
       ctx.model.maps(item.chw, item.height, item.width, o.all ? std::vector<int>{} : shown, o.map);
@@ -263,6 +264,7 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
   };
   if (!item.conversion.empty()) side["conversion"] = item.conversion;
   if (!top_json.is_null()) side["top"] = top_json;
+  if (target >= 0) side["target"] = class_json(labels, target);  // the true class, for reports
   write(stem.string() + ".json", side.dump(2) + "\n");
 }
 

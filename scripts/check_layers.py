@@ -16,6 +16,7 @@ LAYERS = [
     ["figures"],
     ["inference"],
     ["heatmaps", "training", "evaluation"],
+    ["reports"],
     ["apps"],
 ]
 LEVEL = {folder: i for i, row in enumerate(LAYERS) for folder in row}
