@@ -11,6 +11,7 @@
 #include "lib/interrupt.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
+#include "reports/heatmap_report.h"
 
 namespace hm = bagnet::heatmaps;
 
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> inputs, class_refs;
   std::string targets_csv, shard;
   int threads = 0;
-  bool quiet = false, benchmark = false;
+  bool quiet = false, benchmark = false, html = false;
   int bench_size = 224, bench_iters = 3, bench_patch_rows = 8;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs");
   bagnet::cli::add_model_options(app, request, threads, "Registered BagNet");
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   app.add_flag(
       "--no-colorbar", [&o](std::int64_t) { o.render.colorbar = false; }, "Figures without the colour bar");
   app.add_flag("--no-png", o.no_png, "Maps and sidecars only");
+  app.add_flag("--html", html, "Also write OUTPUT_DIR/index.html: a report of every image's maps there");
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   app.add_flag("--benchmark", benchmark,
                "Time maps against classification on a random image (JSON on stdout)");
@@ -116,6 +118,8 @@ int main(int argc, char** argv) {
     o.progress = !quiet;
 
     const auto counts = hm::run_heatmaps(model, inputs, o);
+    if (html && !counts.interrupted)
+      std::cerr << "wrote " << bagnet::reports::write_heatmap_report(o.output_dir).path << "\n";
     if (counts.interrupted) {
       std::cerr << "bagnet-heatmap: stopped by " << bagnet::interrupt_name() << ": " << counts.done
                 << " images done and kept, " << counts.left << " left; run the same command to resume\n";
