@@ -20,6 +20,7 @@ PACKAGES=(
   dataset-fashion-mnist   # the embedded default model's data
   clang-14 libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz targets (tests/fuzz, scripts/fuzz.sh)
   slurm-wlm munge         # tests/slurm: a one-node Slurm cluster runs scripts/slurm_eval.sh for real
+  chromium                # test_reports: the --html reports are loaded and checked in headless Chromium
 )
 
 missing=()
