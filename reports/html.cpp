@@ -70,6 +70,7 @@ justify-content:center;z-index:10;padding:24px}
 footer{color:var(--muted);font-size:12px;padding:10px 24px 30px}
 figure{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px;display:inline-block}
 figure img{max-width:100%;display:block}
+.side{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.side h2{margin-top:0}
 )CSS";
 
 // Runs first, in <head>: whatever goes wrong later is recorded on <html> for a test to read

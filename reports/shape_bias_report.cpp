@@ -52,16 +52,16 @@ ReportOutput write_shape_bias_report(const std::string& output_dir) {
     throw Error(report_path.string(), "not a bagnet-shape-bias report (no 'decision_makers')");
   const std::vector<std::string> categories = report.value("categories", std::vector<std::string>{});
 
-  std::string body;
+  // The figure and the decision makers side by side (below each other on narrow screens).
+  std::string body = "<div class=\"side\">\n";
   // The figure: SVG when written (sharp at any size), else PNG.
   std::string figure;
   for (const char* name : {"shape_bias.svg", "shape_bias.png"})
     if (figure.empty() && fs::exists(dir / name)) figure = name;
   if (!figure.empty())
-    body +=
-        "<figure><img src=\"" + escape_html(figure) +
-        "\" alt=\"Shape bias per category\" style=\"width:760px\"></figure>\n<p class=\"note\">Also as <a "
-        "href=\"shape_bias.pdf\">PDF</a> and <a href=\"shape_bias.png\">PNG</a>.</p>\n";
+    body += "<figure><img src=\"" + escape_html(figure) +
+            "\" alt=\"Shape bias per category\" style=\"width:520px\"><figcaption class=\"note\">Also as <a "
+            "href=\"shape_bias.pdf\">PDF</a> and <a href=\"shape_bias.png\">PNG</a>.</figcaption></figure>\n";
 
   // Decision makers: one row each, human observers below the pooled humans.
   Table makers;
@@ -89,10 +89,10 @@ ReportOutput write_shape_bias_report(const std::string& output_dir) {
                            number_cell(number_at(m, "silhouette_accuracy"), 3)});
   }
   body +=
-      "<h2>Decision makers</h2>\n<p class=\"note\">Shape bias = shape decisions / (shape + texture "
+      "<div><h2>Decision makers</h2>\n<p class=\"note\">Shape bias = shape decisions / (shape + texture "
       "decisions) on the cue-conflict stimuli whose shape and texture differ (Geirhos et al., ICLR "
       "2019). Click a column to sort.</p>\n" +
-      sortable_table("decision-makers", makers);
+      sortable_table("decision-makers", makers) + "</div></div>\n";
 
   // Shape bias per category, one column per decision maker of the figure.
   Table per;
