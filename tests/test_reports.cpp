@@ -93,6 +93,35 @@ Dom load(const fs::path& page, const std::string& hash = "", const std::string& 
   return d;
 }
 
+// Drives `page` through tests/reports/interact.html (search, class select, a card's overlay, a
+// table's column, the next page) and returns what that saw. `query`: "q=...&class=...".
+nlohmann::json interact(const fs::path& page, const std::string& query = "") {
+  const std::string browser = chromium();
+  const fs::path profile = scratch_dir("chromium_interact");
+  const std::string url = "file://" + std::string(TEST_SOURCE_DIR) + "/reports/interact.html?page=file://" +
+                          fs::absolute(page).string() + (query.empty() ? "" : "&" + query);
+  // --allow-file-access-from-files: the harness page may reach into the report's frame.
+  const auto r =
+      run_command("'" + browser + "' --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir='" +
+                  profile.string() + "' --allow-file-access-from-files --virtual-time-budget=10000 " +
+                  "--window-size=1300,1000 --dump-dom '" + url + "'");
+  fs::remove_all(profile);
+  REQUIRE(r.status == 0);
+  std::smatch m;
+  INFO(r.out.substr(0, 2000));
+  REQUIRE(std::regex_search(r.out, m, std::regex("data-result=\"([^\"]*)\"")));
+  std::string text = m[1];
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"&quot;", "\""}, {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}})
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  auto result = nlohmann::json::parse(text);
+  INFO(result.dump());
+  CHECK_FALSE(result.contains("exception"));
+  CHECK(result.value("errors_after", "") == "0");
+  return result;
+}
+
 // No uncaught error, no console.error, no failed image; the page's script ran to the end.
 void check_clean(const Dom& d) {
   INFO(d.log.substr(0, 4000));
@@ -236,6 +265,16 @@ TEST_CASE("bagnet-heatmap --html: cards, images, filters, sort in a real browser
   REQUIRE_FALSE(sorted.titles.empty());
   CHECK(sorted.titles.front() == best);
 
+  // The same by hand: typing, picking a class, opening a card's full-size panel and closing it.
+  const auto by_hand = interact(out / "index.html", "q=bag%2F&class=Bag");
+  CHECK(by_hand.at("cards_q") == 3);
+  CHECK(by_hand.at("hash_q").get<std::string>().find("q=bag") != std::string::npos);
+  CHECK(by_hand.at("cards_class") == bags);
+  CHECK(by_hand.at("overlay_open") == true);
+  CHECK(by_hand.at("overlay_src") == by_hand.at("card_href"));
+  CHECK(by_hand.at("overlay_src").get<std::string>().find("_panel.png") != std::string::npos);
+  CHECK(by_hand.at("overlay_closed") == true);
+
   // A screenshot renders (docs/report-heatmaps.png is made this way).
   const fs::path shot = dir / "shot.png";
   load(out / "index.html", "", shot.string());
@@ -277,6 +316,9 @@ TEST_CASE("heatmap report: 10,000 images are paged, and a broken sidecar is name
   CHECK(last.cards == 100);
   CHECK(last.grid.at("data-page") == "100");
   CHECK(last.titles.front() == "d99/img9900.png");
+  const auto next = interact(out / "index.html");
+  CHECK(next.at("page_after_next") == "2");
+  CHECK(next.at("first_title_after_next") == "d1/img100.png");
 }
 
 namespace {
@@ -338,6 +380,21 @@ TEST_CASE("bagnet-eval --html and bagnet-merge --html: accuracies, errors, miscl
   CHECK(table.find("T-shirt/top") != std::string::npos);  // class names, not only folder names
   const std::string confusions = element(d.html, "<table class=\"data\" id=\"confusions\"", "</table>");
   CHECK(count(confusions, "<tr>") >= 2);
+  // Sorting the table by a click on its top-1 column: lowest first, then highest first.
+  const auto sorted = interact(page, "table=per-class&col=2");
+  CHECK(sorted.at("sorted_up") == "2:1");
+  double low = 2, high = -1;
+  const auto summary = read_json(dir / "whole" / "summary.json");
+  for (const auto& c : summary.at("per_class")) {
+    low = std::min(low, c.at("top1").get<double>());
+    high = std::max(high, c.at("top1").get<double>());
+  }
+  char buf[2][32];
+  std::snprintf(buf[0], sizeof buf[0], "%.6f", low);
+  std::snprintf(buf[1], sizeof buf[1], "%.6f", high);
+  CHECK(sorted.at("first_up") == buf[0]);
+  CHECK(sorted.at("sorted_down") == "2:-1");
+  CHECK(sorted.at("first_down") == buf[1]);
   const Dom shirt = load(page, "#class=Shirt");
   check_clean(shirt);
   CHECK(shirt.cards == static_cast<int>(shirts));
