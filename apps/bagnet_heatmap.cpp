@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("--method", o.map.method, "dense, or patches (the per-patch reference; slow)")
       ->check(CLI::IsMember({"dense", "patches"}))
       ->capture_default_str();
+  app.add_option("--dense-algorithm", o.map.dense_algorithm,
+                 "Dense method: phases (phase crops stacked in the batch) or atrous (dilated convolutions)")
+      ->check(CLI::IsMember({"phases", "atrous"}))
+      ->capture_default_str();
   app.add_option("--tile", o.map.tile,
                  "Dense method: tile side in map positions, bounds memory (0 = no tiling)")
       ->capture_default_str()

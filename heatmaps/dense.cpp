@@ -101,6 +101,32 @@ torch::Tensor tile_maps(BagNetImpl& net, const torch::Tensor& tile, int64_t stri
       .slice(3, 0, cols);
 }
 
+// The same entries [N, K, rows, cols] computed a trous: stages whose stride would coarsen the map
+// beyond `stride` run at full resolution, their stride turned into a dilation of every later
+// 3x3 convolution. `tile` holds exactly the padded input that rows x cols positions read.
+torch::Tensor tile_maps_atrous(BagNetImpl& net, const torch::Tensor& tile, int64_t stride, int64_t rows,
+                               int64_t cols, const torch::Tensor& weight, const torch::Tensor& bias) {
+  const auto& cfg = net.config();
+  const auto split = split_plan(cfg, stride);
+  torch::Tensor f = net.channels_last() ? tile.contiguous(c10::MemoryFormat::ChannelsLast) : tile;
+  f = net.stem(f);
+  int64_t dilation = 1;
+  for (size_t k = 0; k < net.layers.size(); ++k) {
+    const int64_t t = cfg.strides[k];
+    int64_t b = 0;
+    for (const auto& m : *net.layers[k]) {
+      auto& block = *m.ptr()->as<BottleneckImpl>();
+      // The stage's first block carries its stride (on conv2 and the projection).
+      f = block.forward_dilated(f, b == 0 && !split[k] ? t : 1, dilation);
+      if (b == 0 && split[k]) dilation *= t;
+      ++b;
+    }
+  }
+  TORCH_CHECK(f.size(2) >= rows && f.size(3) >= cols, "dense map (atrous): the tile is too small");
+  f = f.slice(2, 0, rows).slice(3, 0, cols);
+  return torch::linear(f.permute({0, 2, 3, 1}), weight, bias).permute({0, 3, 1, 2});
+}
+
 // Geometry shared by the computation and the MAC count.
 struct TileGrid {
   int64_t rows, cols;            // map size
@@ -189,6 +215,8 @@ void check_stride(const BagNetImpl& net, int64_t stride) {
 torch::Tensor dense_logit_maps(BagNetImpl& net, const torch::Tensor& x, const DenseOptions& o,
                                const torch::Tensor& classes) {
   check_stride(net, o.stride);
+  if (o.algorithm != "phases" && o.algorithm != "atrous")
+    throw Error("--dense-algorithm " + o.algorithm, "must be phases or atrous");
   torch::NoGradGuard no_grad;
   const int64_t n = x.size(0), q = net.config().receptive_field();
   const auto g = tile_grid(net, x.size(2), x.size(3), o);
@@ -208,11 +236,17 @@ torch::Tensor dense_logit_maps(BagNetImpl& net, const torch::Tensor& x, const De
   for (int64_t r0 = 0; r0 < g.rows; r0 += g.tile_rows) {
     for (int64_t c0 = 0; c0 < g.cols; c0 += g.tile_cols) {
       const int64_t rows = std::min(g.tile_rows, g.rows - r0), cols = std::min(g.tile_cols, g.cols - c0);
-      const auto tile = padded.slice(2, r0 * o.stride, r0 * o.stride + g.in_rows)
-                            .slice(3, c0 * o.stride, c0 * o.stride + g.in_cols);
-      out.slice(2, r0, r0 + rows)
-          .slice(3, c0, c0 + cols)
-          .copy_(tile_maps(net, tile, o.stride, rows, cols, weight, bias));
+      auto dst = out.slice(2, r0, r0 + rows).slice(3, c0, c0 + cols);
+      if (o.algorithm == "atrous") {
+        // Exactly the pixels the tile's patches cover: (positions - 1) * stride + q.
+        const auto tile = padded.slice(2, r0 * o.stride, r0 * o.stride + (rows - 1) * o.stride + q)
+                              .slice(3, c0 * o.stride, c0 * o.stride + (cols - 1) * o.stride + q);
+        dst.copy_(tile_maps_atrous(net, tile, o.stride, rows, cols, weight, bias));
+      } else {
+        const auto tile = padded.slice(2, r0 * o.stride, r0 * o.stride + g.in_rows)
+                              .slice(3, c0 * o.stride, c0 * o.stride + g.in_cols);
+        dst.copy_(tile_maps(net, tile, o.stride, rows, cols, weight, bias));
+      }
     }
   }
   return out;
@@ -225,6 +259,47 @@ double dense_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, con
   const auto split = split_plan(net.config(), o.stride);
   const int64_t tiles = ceil_div(g.rows, g.tile_rows) * ceil_div(g.cols, g.tile_cols);
   return tiles * network_macs(net, n, g.in_rows, g.in_cols, split, num_classes, true);
+}
+
+double atrous_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, int64_t stride,
+                   int64_t num_classes) {
+  check_stride(net, stride);
+  const auto& cfg = net.config();
+  const auto split = split_plan(cfg, stride);
+  const int64_t q = cfg.receptive_field();
+  // The padded input of one untiled map: (positions - 1) * stride + q pixels a side.
+  int64_t h = (map_extent(height, stride) - 1) * stride + q, w = (map_extent(width, stride) - 1) * stride + q;
+  double macs = conv_macs(*net.conv1, n, h, w);
+  macs += conv_macs(*net.conv2, n, h, w);
+  int64_t dilation = 1;
+  for (size_t k = 0; k < net.layers.size(); ++k) {
+    int64_t b = 0;
+    for (const auto& m : *net.layers[k]) {
+      auto& block = *m.ptr()->as<BottleneckImpl>();
+      const int64_t kernel = (*block.conv2->options.kernel_size())[0];
+      const int64_t s = b == 0 && !split[k] ? cfg.strides[k] : 1;
+      const double in_positions = static_cast<double>(n) * h * w;
+      const int64_t oh = (h - dilation * (kernel - 1) - 1) / s + 1,
+                    ow = (w - dilation * (kernel - 1) - 1) / s + 1;
+      const double out_positions = static_cast<double>(n) * oh * ow;
+      const auto& c1 = block.conv1->options;
+      const auto& c2 = block.conv2->options;
+      const auto& c3 = block.conv3->options;
+      macs += in_positions * c1.in_channels() * c1.out_channels();
+      macs += out_positions * kernel * kernel * c2.in_channels() * c2.out_channels();
+      macs += out_positions * c3.in_channels() * c3.out_channels();
+      if (block.downsample) {
+        const auto& d = block.downsample->ptr<torch::nn::Conv2dImpl>(0)->options;
+        macs += static_cast<double>(n) * ((h - 1) / s + 1) * ((w - 1) / s + 1) * d.in_channels() *
+                d.out_channels();
+      }
+      h = oh;
+      w = ow;
+      if (b == 0 && split[k]) dilation *= cfg.strides[k];
+      ++b;
+    }
+  }
+  return macs + static_cast<double>(n) * h * w * net.fc->weight.size(1) * num_classes;
 }
 
 double forward_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width) {

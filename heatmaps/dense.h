@@ -16,6 +16,8 @@
 // (residual[:, :, :-d, :-d]) is applied exactly as in classification.
 #include <torch/torch.h>
 
+#include <string>
+
 #include "networks/bagnet.h"
 
 namespace bagnet::heatmaps {
@@ -38,6 +40,12 @@ struct DenseOptions {
   // network's own grid): bounds memory on large images. 0 = one tile. Tiles overlap by q-1
   // input pixels; every map entry still sees exactly its own patch, so tiling changes nothing.
   int64_t tile = 256;
+  // How the positions between the network's own 8-pixel grid are computed: "phases" (each
+  // stage that would coarsen the map gets its input split into stride^2 phase crops stacked
+  // along the batch, run through the unmodified modules) or "atrous" (those stages' strides
+  // removed and every later convolution dilated by them, one large image per layer; Holschneider
+  // et al. 1989, as in DeepLab). Both give every entry its own patch's logit.
+  std::string algorithm = "phases";
 };
 
 // Maps [N, K, ceil(H/s), ceil(W/s)] (float32, on the network's device) for the classes in
@@ -50,6 +58,10 @@ torch::Tensor dense_logit_maps(BagNetImpl& net, const torch::Tensor& x, const De
 // (convolutions and the fc rows), for the benchmark's throughput figure.
 double dense_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, const DenseOptions& options,
                   int64_t num_classes);
+
+// The same for the atrous algorithm, untiled (every layer once at full resolution).
+double atrous_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, int64_t stride,
+                   int64_t num_classes);
 
 // Multiply-accumulates of net.forward on an [N, C, H, W] input (convolutions and fc).
 double forward_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width);

@@ -50,7 +50,9 @@ Preprocessing HeatmapModel::preprocessing(bool no_resize) const {
   return effective_preprocessing(impl_->model.spec, no_resize);
 }
 
-nlohmann::json HeatmapModel::model_json(bool no_resize) const { return bagnet::model_json(impl_->model, no_resize); }
+nlohmann::json HeatmapModel::model_json(bool no_resize) const {
+  return bagnet::model_json(impl_->model, no_resize);
+}
 
 void HeatmapModel::check(const MapOptions& o) const {
   check_stride(*impl_->net, o.stride);
@@ -84,6 +86,7 @@ ClassMaps HeatmapModel::maps(const std::vector<float>& chw, int h, int w, const 
     DenseOptions d;
     d.stride = o.stride;
     d.tile = o.tile;
+    d.algorithm = o.dense_algorithm;
     m = dense_logit_maps(*impl_->net, x, d, idx);
   }
   m = m[0].to(torch::kCPU).contiguous();
@@ -127,6 +130,11 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
   const double map8_ms = time_ms([&] { return dense_logit_maps(net, x, d8, one); });
   const double map8_all_ms = time_ms([&] { return dense_logit_maps(net, x, d8); });
   const double dense1_ms = time_ms([&] { return dense_logit_maps(net, x, d1, one); });
+  DenseOptions a1 = d1;
+  a1.algorithm = "atrous";
+  const double atrous1_ms = time_ms([&] { return dense_logit_maps(net, x, a1, one); });
+  const double atrous1_10_ms = time_ms([&] { return dense_logit_maps(net, x, a1, torch::arange(10)); });
+  const double dense1_10_ms = time_ms([&] { return dense_logit_maps(net, x, d1, torch::arange(10)); });
   // The per-patch method costs the same per patch everywhere: time `rows` rows of positions.
   const int rows = std::clamp(patch_rows, 1, size);
   const auto strip = x.slice(2, 0, rows);
@@ -152,17 +160,22 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
       {"map8_ms", map8_ms},
       {"map8_all_classes_ms", map8_all_ms},
       {"dense1_ms", dense1_ms},
+      {"dense1_10_classes_ms", dense1_10_ms},
+      {"atrous1_ms", atrous1_ms},
+      {"atrous1_10_classes_ms", atrous1_10_ms},
       {"patches1_ms", patches1_ms},
       {"patches1_extrapolated_from_rows", rows},
       {"macs",
        {{"classify", macs_classify},
         {"map8", macs_map8},
         {"dense1", macs_dense1},
+        {"atrous1", atrous_macs(net, 1, size, size, 1, 1)},
         {"patches1", macs_patches1}}},
       {"gmac_per_s",
        {{"classify", gmacs(macs_classify, classify_ms)},
         {"map8", gmacs(macs_map8, map8_ms)},
         {"dense1", gmacs(macs_dense1, dense1_ms)},
+        {"atrous1", gmacs(atrous_macs(net, 1, size, size, 1, 1), atrous1_ms)},
         {"patches1", gmacs(macs_patches1, patches1_ms)},
         {"matmul_2048", gmacs(static_cast<double>(n) * n * n, mm_ms)}}},
   };

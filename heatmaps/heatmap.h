@@ -13,10 +13,11 @@
 namespace bagnet::heatmaps {
 
 struct MapOptions {
-  int stride = 1;                // 8, 4, 2 or 1 (published BagNets)
-  std::string method = "dense";  // "dense" or "patches" (the per-patch reference)
-  int tile = 256;                // dense: tile side in map positions; 0 = whole image
-  int patch_batch = 256;         // patches: patches per forward pass
+  int stride = 1;                          // 8, 4, 2 or 1 (published BagNets)
+  std::string method = "dense";            // "dense" or "patches" (the per-patch reference)
+  int tile = 256;                          // dense: tile side in map positions; 0 = whole image
+  std::string dense_algorithm = "phases";  // dense: "phases" or "atrous" (heatmaps/dense.h)
+  int patch_batch = 256;                   // patches: patches per forward pass
 };
 
 struct ClassMaps {

@@ -50,6 +50,29 @@ void BottleneckImpl::fold_batchnorm() {
   folded_ = true;
 }
 
+torch::Tensor BottleneckImpl::forward_dilated(const torch::Tensor& x, int64_t stride, int64_t dilation) {
+  TORCH_CHECK(c10::get_if<torch::ExpandingArray<2>>(&conv2->options.padding()) &&
+                  (**c10::get_if<torch::ExpandingArray<2>>(&conv2->options.padding()))[0] == 0,
+              "forward_dilated: unpadded blocks only");
+  auto bn_or_folded = [&](torch::nn::BatchNorm2d& bn, const torch::Tensor& y) { return folded_ ? y : bn(y); };
+  auto out = bn_or_folded(bn1, conv1(x)).relu_();
+  out = bn_or_folded(bn2, torch::conv2d(out, conv2->weight, conv2->bias, at::IntArrayRef{stride, stride},
+                                        at::IntArrayRef{0, 0}, at::IntArrayRef{dilation, dilation}))
+            .relu_();
+  out = bn_or_folded(bn3, conv3(out));
+  torch::Tensor residual = x;
+  if (downsample) {
+    auto& proj = *downsample->ptr<torch::nn::Conv2dImpl>(0);
+    residual = torch::conv2d(x, proj.weight, proj.bias, at::IntArrayRef{stride, stride});
+    if (!folded_)
+      residual = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1))->forward(residual);
+  }
+  if (residual.size(2) != out.size(2) || residual.size(3) != out.size(3))
+    residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));
+  out += residual;
+  return out.relu_();
+}
+
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
   auto out = folded_ ? conv1(x).relu_() : bn1(conv1(x)).relu_();
   out = folded_ ? conv2(out).relu_() : bn2(conv2(out)).relu_();

@@ -1,14 +1,20 @@
 #!/usr/bin/python3
-"""Class-evidence map benchmark (not a test): for BagNet-9/17/33 on a random 224x224 image, in
-one run, the time of the stride-8 map against plain classification, of the stride-1 map by the
-dense method against the per-patch method, and the effective multiply-accumulates per second
-against a large matrix product on the same machine (the practical ceiling).
+"""Class-evidence map benchmark (not a test), in one run on the same random weights:
 
-    /usr/bin/python3 scripts/bench_heatmap.py [--build build] [--threads 0] [--iters 3]
+1. `bagnet-heatmap --benchmark` for BagNet-9/17/33 on a random image: classification, the
+   stride-8 map, stride-1 maps by the dense methods (phases, atrous; 1 and 10 classes), the
+   per-patch method (timed on --patch-rows rows of positions and scaled), and GMAC/s against
+   a large matrix product and against classification (the convolution kernels' practical
+   ceiling here).
+2. The same stride-1 maps (1 and 10 classes) by a tuned PyTorch script, the version a
+   researcher would write: the official network run "a trous" (every stride turned into a
+   dilation of the later convolutions, residual cropped to the output's top-left), BatchNorm
+   folded into the convolutions, channels-last, raised malloc thresholds, fc rows for the
+   requested classes only. Checked against the per-patch definition on a few positions.
 
-Timings come from `bagnet-heatmap --benchmark` (random weights unless --weights-dir holds the
-fixtures bagnet9.pt, ...). The per-patch stride-1 time is measured on --patch-rows rows of
-positions and scaled to the whole image (its cost per patch is the same everywhere).
+    /usr/bin/python3 scripts/bench_heatmap.py [--build build] [--threads 0] [--iters 3] [--sizes 224 96]
+
+Weights: the test fixtures build/fixtures/bagnet{9,17,33}.pt (random, official shapes).
 """
 import argparse
 import json
@@ -18,6 +24,77 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The PyTorch a-trous map, run in its own process (malloc thresholds are read at start-up).
+PY_ATROUS = r"""
+import json, sys, time, torch
+import torch.nn.functional as F
+sys.path.insert(0, sys.argv[1])
+import bagnet_reference as ref
+weights, q, size, threads, iters = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+if threads > 0:
+    torch.set_num_threads(threads)
+sd = torch.load(weights)
+
+def fold(conv, bn):  # torch.nn.utils.fusion.fuse_conv_bn_weights with conv bias 0
+    r = torch.rsqrt(sd[bn + ".running_var"] + 1e-5)
+    w = (sd[conv] * (sd[bn + ".weight"] * r).reshape(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
+    return w, (0 - sd[bn + ".running_mean"]) * r * sd[bn + ".weight"] + sd[bn + ".bias"]
+
+layers = {"stem": (sd["conv1.weight"].contiguous(memory_format=torch.channels_last),) + fold("conv2.weight", "bn1")}
+for s in range(4):
+    for b in range(ref.BLOCKS[s]):
+        p = "layer%d.%d" % (s + 1, b)
+        layers[p] = [fold(p + ".conv1.weight", p + ".bn1"), fold(p + ".conv2.weight", p + ".bn2"),
+                     fold(p + ".conv3.weight", p + ".bn3"),
+                     fold(p + ".downsample.0.weight", p + ".downsample.1") if p + ".downsample.0.weight" in sd else None]
+
+def features_atrous(x):
+    w1, w2, b2 = layers["stem"]
+    y = F.relu(F.conv2d(F.conv2d(x, w1), w2, b2))
+    d = 1
+    for s in range(4):
+        for b in range(ref.BLOCKS[s]):
+            (c1, b1), (c2, bb2), (c3, b3), ds = layers["layer%d.%d" % (s + 1, b)]
+            out = F.relu(F.conv2d(y, c1, b1))
+            out = F.relu(F.conv2d(out, c2, bb2, dilation=d))
+            out = F.conv2d(out, c3, b3)
+            res = F.conv2d(y, ds[0], ds[1]) if ds is not None else y
+            y = F.relu(out + res[:, :, : out.shape[2], : out.shape[3]])  # residual cropped top-left
+            if b == 0:
+                d *= ref.STRIDES[s]
+    return y
+
+def atrous_map(x, classes):
+    p = (q - 1) // 2
+    f = features_atrous(F.pad(x, (p, p, p, p)).contiguous(memory_format=torch.channels_last))
+    return F.linear(f.permute(0, 2, 3, 1), sd["fc.weight"][classes], sd["fc.bias"][classes]).permute(0, 3, 1, 2)
+
+torch.manual_seed(0)
+x = torch.randn(1, 3, size, size)
+out = {}
+with torch.no_grad():
+    for k in (1, 10):
+        classes = torch.arange(k)
+        m = atrous_map(x, classes)
+        assert m.shape[-2:] == (size, size), m.shape
+        # Exactness: a few positions against the per-patch definition.
+        xp = F.pad(x, ((q - 1) // 2,) * 4)
+        worst = 0.0
+        for (i, j) in ((0, 0), (size // 2, size // 3), (size - 1, size - 1)):
+            patch = xp[:, :, i:i + q, j:j + q]
+            r = ref.pooled_logits(sd, patch, q)[0, classes]
+            worst = max(worst, float((m[0, :, i, j] - r).abs().max() / r.abs().max()))
+        times = []
+        for it in range(iters + 1):
+            t0 = time.perf_counter()
+            atrous_map(x, classes)
+            if it:
+                times.append(time.perf_counter() - t0)
+        out["ms_%d" % k] = sorted(times)[len(times) // 2] * 1000
+        out["rel_err_%d" % k] = worst
+print(json.dumps(out))
+"""
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,30 +103,45 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--patch-rows", type=int, default=8)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[224, 96])
+    ap.add_argument("--models", type=int, nargs="+", default=[9, 17, 33])
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     weights_dir = args.weights_dir or os.path.join(args.build, "fixtures")
+    threads = args.threads if args.threads > 0 else os.cpu_count()
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
     rows = []
-    for q in (9, 17, 33):
-        cmd = [os.path.join(args.build, "bagnet-heatmap"), "--benchmark", "--model", "bagnet%d" % q,
-               "--weights", os.path.join(weights_dir, "bagnet%d.pt" % q), "--threads", str(args.threads),
-               "--device", args.device, "--bench-iters", str(args.iters), "--bench-patch-rows", str(args.patch_rows)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+    for size in args.sizes:
+        for q in args.models:
+            w = os.path.join(weights_dir, "bagnet%d.pt" % q)
+            cmd = [os.path.join(args.build, "bagnet-heatmap"), "--benchmark", "--model", "bagnet%d" % q,
+                   "--weights", w, "--threads", str(threads), "--device", args.device, "--bench-size", str(size),
+                   "--bench-iters", str(args.iters), "--bench-patch-rows", str(args.patch_rows)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            py = subprocess.run(["/usr/bin/python3", "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q),
+                                 str(size), str(threads), str(args.iters)], check=True, capture_output=True, text=True,
+                                env=env)
+            r["pytorch_atrous"] = json.loads(py.stdout.strip().splitlines()[-1])
+            rows.append(r)
+            print(json.dumps(r), file=sys.stderr, flush=True)
     r0 = rows[0]
-    print("device %s, %d threads, %dx%d input, median of %d" % (r0["device"], r0["threads"], r0["size"], r0["size"],
-                                                                  r0["iters"]))
-    print("%-9s %10s %9s %7s %12s %10s %12s %8s %9s %9s %9s" % (
-        "model", "classify", "map s=8", "ratio", "map8 all-cls", "dense s=1", "patches s=1", "speedup",
-        "GMAC/s d1", "GMAC/s pt", "GMAC/s mm"))
+    print("device %s, %d threads, median of %d" % (r0["device"], r0["threads"], r0["iters"]))
+    print("| model | size | classify | map s=8 | toolkit s=1 phases (1 / 10 cl.) | toolkit s=1 atrous (1 / 10 cl.) "
+          "| PyTorch a-trous (1 / 10 cl.) | best toolkit / PyTorch (1 / 10 cl.) | per-patch s=1 | GMAC/s phases "
+          "| GMAC/s atrous | GMAC/s classify | GMAC/s 2048² matmul |")
+    print("|" + "---|" * 13)
     for r in rows:
-        g = r["gmac_per_s"]
-        print("%-9s %8.1fms %7.1fms %7.2f %10.1fms %8.1fms %10.0fms %7.1fx %9.1f %9.1f %9.1f" % (
-            r["model"], r["classify_ms"], r["map8_ms"], r["map8_ms"] / r["classify_ms"], r["map8_all_classes_ms"],
-            r["dense1_ms"], r["patches1_ms"], r["patches1_ms"] / r["dense1_ms"], g["dense1"], g["patches1"],
-            g["matmul_2048"]))
-    json.dump(rows, sys.stderr, indent=1)
-    sys.stderr.write("\n")
+        g, p = r["gmac_per_s"], r["pytorch_atrous"]
+        best1 = min(r["dense1_ms"], r["atrous1_ms"])
+        best10 = min(r["dense1_10_classes_ms"], r["atrous1_10_classes_ms"])
+        print("| %s | %d | %.0f ms | %.0f ms | %.2f / %.2f s | %.2f / %.2f s | %.2f / %.2f s | %.2fx / %.2fx | %.0f s "
+              "| %.1f | %.1f | %.1f | %.1f |" % (
+                  r["model"], r["size"], r["classify_ms"], r["map8_ms"], r["dense1_ms"] / 1e3,
+                  r["dense1_10_classes_ms"] / 1e3, r["atrous1_ms"] / 1e3, r["atrous1_10_classes_ms"] / 1e3,
+                  p["ms_1"] / 1e3, p["ms_10"] / 1e3, best1 / p["ms_1"], best10 / p["ms_10"], r["patches1_ms"] / 1e3,
+                  g["dense1"], g["atrous1"], g["classify"], g["matmul_2048"]))
+    print("PyTorch a-trous vs per-patch definition, worst relative error: %.1e" % max(
+        max(r["pytorch_atrous"]["rel_err_1"], r["pytorch_atrous"]["rel_err_10"]) for r in rows))
 
 
 if __name__ == "__main__":

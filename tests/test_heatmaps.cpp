@@ -57,10 +57,12 @@ torch::Tensor input_ns(int q) {
   return x.slice(0, 0, 1).contiguous();
 }
 
-heatmaps::DenseOptions dense_options(int64_t stride, int64_t tile = 0) {
+heatmaps::DenseOptions dense_options(int64_t stride, int64_t tile = 0,
+                                     const std::string& algorithm = "phases") {
   heatmaps::DenseOptions o;
   o.stride = stride;
   o.tile = tile;
+  o.algorithm = algorithm;
   return o;
 }
 
@@ -75,13 +77,20 @@ TEST_CASE("Dense maps equal the per-patch reference at every stride", "[heatmaps
       auto net = load_bagnet(q);
       const auto x = input_ns(q);
       for (int64_t s : {8, 4, 2, 1}) {
-        const auto dense = heatmaps::dense_logit_maps(net.bagnet(), x, dense_options(s));
         const auto ref = heatmaps::patch_logit_maps(net.bagnet(), x, s, {}, 512);
-        REQUIRE(dense.sizes() == torch::IntArrayRef({1, 1000, (45 + s - 1) / s, (61 + s - 1) / s}));
-        const double d = relative_max_diff(dense, ref);
-        INFO("bagnet" << q << " stride " << s << ": dense vs patches rel diff " << d << " (scale "
-                      << ref.abs().max().item<double>() << ")");
-        CHECK(d < kTolerance);
+        for (const std::string algorithm : {"phases", "atrous"}) {
+          const auto dense = heatmaps::dense_logit_maps(net.bagnet(), x, dense_options(s, 0, algorithm));
+          REQUIRE(dense.sizes() == torch::IntArrayRef({1, 1000, (45 + s - 1) / s, (61 + s - 1) / s}));
+          const double d = relative_max_diff(dense, ref);
+          INFO("bagnet" << q << " stride " << s << " " << algorithm << ": dense vs patches rel diff " << d
+                        << " (scale " << ref.abs().max().item<double>() << ")");
+          CHECK(d < kTolerance);
+          if (algorithm == "atrous" && (s == 1 || s == 4)) {
+            // Tiles of 20 positions: for s = 1 not a multiple of 8, so tiles start off the network's grid.
+            const auto tiled = heatmaps::dense_logit_maps(net.bagnet(), x, dense_options(s, 20, algorithm));
+            CHECK(relative_max_diff(tiled, ref) < kTolerance);
+          }
+        }
       }
     }
   }
@@ -90,20 +99,23 @@ TEST_CASE("Dense maps equal the per-patch reference at every stride", "[heatmaps
 TEST_CASE("Dense maps of the folded network (what the tools run) equal the unfolded per-patch reference",
           "[heatmaps][dense][fold]") {
   torch::NoGradGuard ng;
-  for (int q : {9, 33}) {
-    DYNAMIC_SECTION("bagnet" << q) {
+  // Strides and networks chosen so that the per-patch reference stays cheap.
+  for (auto [q, s] : {std::pair<int, int64_t>{9, 1}, {9, 8}, {33, 8}, {33, 4}}) {
+    DYNAMIC_SECTION("bagnet" << q << " stride " << s) {
       auto plain = load_bagnet(q);
       const std::string name = "bagnet" + std::to_string(q);
       Net folded{load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), true)};
       REQUIRE(folded.model.net->folded());
       const auto x = input_ns(q);
-      for (int64_t s : {8, 1}) {
-        for (int64_t tile : {0, 7}) {
-          const auto dense = heatmaps::dense_logit_maps(folded.bagnet(), x, dense_options(s, tile));
-          const auto classes = torch::tensor({3, 500}, torch::kLong);
-          const auto ref = heatmaps::patch_logit_maps(plain.bagnet(), x, s, classes, 512);
-          const double d = relative_max_diff(dense.index_select(1, classes), ref);
-          INFO(name << " stride " << s << " tile " << tile << ": folded dense vs unfolded patches " << d);
+      const auto classes = torch::tensor({3, 500}, torch::kLong);
+      const auto ref = heatmaps::patch_logit_maps(plain.bagnet(), x, s, classes, 512);
+      for (int64_t tile : {0, 7}) {
+        for (const std::string algorithm : {"phases", "atrous"}) {
+          const auto dense =
+              heatmaps::dense_logit_maps(folded.bagnet(), x, dense_options(s, tile, algorithm), classes);
+          const double d = relative_max_diff(dense, ref);
+          INFO(name << " stride " << s << " tile " << tile << " " << algorithm
+                    << ": folded dense vs unfolded patches " << d);
           CHECK(d < kTolerance);
         }
       }
