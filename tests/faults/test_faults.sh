@@ -25,19 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...: one assertion
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what" >&2
-    [[ -f $T/last.err ]] && sed 's/^/    stderr: /' "$T/last.err" | tail -n 8 >&2
-  fi
-}
+# check, passed/failed counters, check_summary
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 mount_tmpfs() {  # mount_tmpfs DIR SIZE [OPTIONS]
   mkdir -p "$1"
   mount -t tmpfs -o "size=$2${3:+,$3}" tmpfs "$1" || {
@@ -103,20 +92,18 @@ records_at_least() { [[ -f $1 && $(wc -l <"$1") -gt $2 ]]; }  # header + N recor
 
 # Inputs: the example images, copied into 120 heatmap inputs and 600 evaluation images (class
 # folders named like the classes).
-for k in $(seq 1 4); do
-  for f in "$REPO"/examples/fashion-mnist/*/*.png; do
-    c=$(basename "$(dirname "$f")")
-    mkdir -p "$T/in/$c"
-    cp "$f" "$T/in/$c/${k}_$(basename "$f")"
+copy_examples() {  # copy_examples DIR TIMES
+  local k f c
+  for k in $(seq 1 "$2"); do
+    for f in "$REPO"/examples/fashion-mnist/*/*.png; do
+      c=$(basename "$(dirname "$f")")
+      mkdir -p "$1/$c"
+      cp "$f" "$1/$c/${k}_$(basename "$f")"
+    done
   done
-done
-for k in $(seq 1 20); do
-  for f in "$REPO"/examples/fashion-mnist/*/*.png; do
-    c=$(basename "$(dirname "$f")")
-    mkdir -p "$T/evalin/$c"
-    cp "$f" "$T/evalin/$c/${k}_$(basename "$f")"
-  done
-done
+}
+copy_examples "$T/in" 4
+copy_examples "$T/evalin" 20
 echo "inputs: $(count_files "$T/in" '*.png') heatmap images, $(count_files "$T/evalin" '*.png') evaluation images" >&2
 
 # References: uninterrupted runs.
@@ -287,5 +274,4 @@ run setpriv --reuid=nobody --regid=nogroup --clear-groups "$BUILD/bagnet-heatmap
 check "unwritable output folder (permission): exit 1 with one line naming it" \
   test "$rc" -eq 1 -a "$(wc -l <"$T/last.err")" -eq 1 -a "$(grep -c "$T/user/closed/out: .*ermission denied" "$T/last.err")" -eq 1
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+check_summary

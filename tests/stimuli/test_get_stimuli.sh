@@ -29,19 +29,8 @@ EOF
 chmod +x "$T/bin/git"
 export PATH=$T/bin:$PATH
 
-passed=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...: one assertion
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what" >&2
-    [[ -f $T/last.err ]] && sed 's/^/    stderr: /' "$T/last.err" | tail -n 8 >&2
-  fi
-}
+# check, passed/failed counters, check_summary
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 run() {  # run [VAR=VALUE...] -- ARGS...: the script; stderr in $T/last.err, exit code in $rc
   local env=()
   while [[ $1 != -- ]]; do env+=("$1"); shift; done
@@ -254,5 +243,4 @@ check "... the complete stimuli are installed, the short raw data are not" \
 run TEXTURE_VS_SHAPE_URL="$NOWHERE" MODEL_VS_HUMAN_URL="file://$T/mvh.git" -- "$T/short6"
 check "an unreachable repository: one-line error saying so" fails_with "$T/short6" "cannot clone $NOWHERE"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+check_summary
