@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "lib/error.h"
+#include "lib/interrupt.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
 #include "training/training.h"
@@ -67,6 +68,13 @@ int main(int argc, char** argv) {
   bagnet::init_runtime(threads);
   try {
     const auto r = bagnet::train(c);
+    if (r.interrupted_epoch) {
+      std::cerr
+          << "bagnet-train: stopped by " << bagnet::interrupt_name() << ": " << r.completed_epochs
+          << " epochs done and kept in " << c.output_dir << " (epoch " << r.interrupted_epoch
+          << " was stopped; it is redone on resuming); run the same command with --resume to continue\n";
+      return bagnet::interrupted_exit_code();
+    }
     if (!r.epochs.empty()) {
       const auto& last = r.epochs.back();
       std::cout << nlohmann::json{{"completed_epochs", r.completed_epochs},
@@ -79,6 +87,10 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const bagnet::Error& e) {
     std::cerr << "bagnet-train: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
+    const std::string what = e.what();
+    std::cerr << "bagnet-train: internal error: " << what.substr(0, what.find('\n')) << "\n";
     return 1;
   }
 }

@@ -16,8 +16,10 @@
 #include "lib/checkpoint.h"
 #include "lib/error.h"
 #include "lib/files.h"
+#include "lib/interrupt.h"
 #include "lib/progress.h"
 #include "lib/provenance.h"
+#include "lib/run_lock.h"
 #include "lib/runtime.h"
 #include "lib/sha256.h"
 #include "networks/bagnet.h"
@@ -406,9 +408,9 @@ TrainResult train(const TrainConfig& config_in) {
   const fs::path out(c.output_dir);
   const fs::path state_path = out / "state.json", ckpt_path = out / "checkpoint.pt",
                  opt_path = out / "optimizer.pt";
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(c.output_dir, "cannot create the output directory: " + ec.message());
+  // One run per output folder (creates it); SIGINT/SIGTERM end the run between steps.
+  const RunLock lock(c.output_dir, "bagnet-train");
+  install_interrupt_handlers();
 
   // Resume: the saved configuration wins for everything that defines the run.
   nlohmann::json state;
@@ -513,6 +515,7 @@ TrainResult train(const TrainConfig& config_in) {
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), n,
                       c.progress && !calibrate_only);
     for (int64_t s = 0; s < (calibrate_only ? 0 : steps); ++s) {
+      if (interrupted()) break;
       const int64_t b0 = s * c.batch_size, bn = std::min<int64_t>(c.batch_size, n - b0);
       std::vector<int64_t> idx(order.begin() + b0, order.begin() + b0 + bn);
       auto x = train_src.images(idx);
@@ -534,6 +537,12 @@ TrainResult train(const TrainConfig& config_in) {
       progress.advance(bn);
     }
     progress.finish();
+    if (interrupted()) {
+      // The epoch in hand is dropped: the last checkpoint (a complete epoch) stays, and a
+      // resumed run redoes this epoch from the same (seed, epoch) draws.
+      result.interrupted_epoch = epoch + 1;
+      break;
+    }
 
     EpochRecord r;
     r.epoch = calibrate_only ? 0 : epoch + 1;

@@ -67,10 +67,13 @@ struct TrainResult {
   std::vector<EpochRecord> epochs;  // those run in this call
   int completed_epochs = 0;         // in total, including resumed ones
   std::string checkpoint;
+  int interrupted_epoch = 0;  // SIGINT/SIGTERM: the epoch that was stopped (not saved); 0 = none
 };
 
 // Trains; writes checkpoints atomically after every epoch. Throws bagnet::Error on bad data,
-// a bad configuration or an output directory that holds another run (without --resume).
+// a bad configuration, an output directory that holds another run (without --resume) or that
+// another live run writes into (lib/run_lock.h). On SIGINT/SIGTERM stops after the step in
+// hand, keeps the last complete epoch and sets TrainResult::interrupted_epoch.
 TrainResult train(const TrainConfig& config);
 
 // The run's configuration as JSON (saved as config.json and reusable as a registry row).

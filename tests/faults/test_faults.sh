@@ -185,6 +185,20 @@ run evaluate --data "$T/evalin" -o "$T/sig-e"
 check "eval SIGINT: the resumed run finishes" test "$rc" -eq 0
 check "eval SIGINT: resumed results identical to an uninterrupted run" same_eval "$T/ref-eval" "$T/sig-e"
 
+# Training: SIGTERM mid-epoch keeps the last complete epoch; --resume then gives the weights of
+# an uninterrupted run, bit for bit (each epoch's draws come from the seed and the epoch alone).
+TRAIN=("$BUILD/bagnet-train" -q --data /usr/share/datasets/fashion-mnist --model bagnet --stem-width 8
+  --widths 8 16 --blocks 1 1 --kernel3 1 1 --strides 1 2 --expansion 2 --limit-train 3000 --limit-val 200
+  --epochs 4 --batch-size 50 --lr 0.05 --seed 7 --mean 0.286 --std 0.353 --threads 1)
+run "${TRAIN[@]}" -o "$T/train-ref"
+check "train: reference run" test "$rc" -eq 0
+signal_run TERM 143 "train SIGTERM" "$T/train-int" test -e "$T/train-int/state.json" -- "${TRAIN[@]}" -o "$T/train-int"
+check "train SIGTERM: names the epoch it stopped" grep -q "bagnet-train: stopped by SIGTERM: [0-9]* epochs done and kept in $T/train-int (epoch [0-9]* was stopped" "$T/last.err"
+run "${TRAIN[@]}" --resume -o "$T/train-int"
+check "train SIGTERM: --resume finishes" test "$rc" -eq 0
+check "train SIGTERM: resumed weights bit-identical to an uninterrupted run" \
+  cmp -s "$T/train-ref/checkpoint.pt" "$T/train-int/checkpoint.pt"
+
 # --- Two runs, one folder ------------------------------------------------------------------
 "${HEATMAP[@]}" -o "$T/lock" "$T/in" 2>/dev/null >/dev/null &
 first=$!
