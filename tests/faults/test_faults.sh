@@ -148,6 +148,24 @@ run evaluate --data "$T/evalin" -o "$T/tiny/out"
 check "eval, disk full at start: exit 1, one line" test "$rc" -eq 1 -a "$(wc -l <"$T/last.err")" -le 2
 check "eval, disk full at start: no temporary files" no_temp_files "$T/tiny"
 
+# The other writers on a full disk: one line naming the file, exit 1, no file and no temporary
+# file left (each writes whole files atomically).
+run "$BUILD/bagnet-classify" -q --model $MODEL --format json -o "$T/tiny/classify.json" "$T/in/bag"
+check "classify --output, disk full: exit 1 with one line naming the file" \
+  test "$rc" -eq 1 -a "$(grep -c "$T/tiny/classify.json: cannot write: no space left on device" "$T/last.err")" -eq 1
+check "classify --output, disk full: no partial output" test ! -e "$T/tiny/classify.json"
+run "$BUILD/bagnet-patches" -q --model $MODEL --class Bag --top 4 --stride 2 -o "$T/tiny/patches" "$T/in/bag"
+check "patches, disk full: exit 1 with one line saying so" test "$rc" -eq 1 -a "$(grep -ci "no space left on device" "$T/last.err")" -eq 1
+evaluate --data "$T/evalin" --shard 0/2 -o "$T/shard0" 2>/dev/null >/dev/null
+evaluate --data "$T/evalin" --shard 1/2 -o "$T/shard1" 2>/dev/null >/dev/null
+"$BUILD/bagnet-merge" -o "$T/ref-merged" "$T/shard0" "$T/shard1" >/dev/null 2>&1
+run "$BUILD/bagnet-merge" -o "$T/tiny/merged" "$T/shard0" "$T/shard1"
+check "merge, disk full: exit 1 with one line saying so" test "$rc" -eq 1 -a "$(grep -ci "no space left on device" "$T/last.err")" -eq 1
+check "classify, patches, merge on a full disk: no temporary files" no_temp_files "$T/tiny"
+mount -o remount,size=64m "$T/tiny"
+run "$BUILD/bagnet-merge" -o "$T/tiny/merged" "$T/shard0" "$T/shard1"
+check "merge, space freed: the merge equals one on a disk with room" same_eval "$T/ref-merged" "$T/tiny/merged"
+
 # --- Signals -----------------------------------------------------------------------------
 # SIGTERM (Slurm's warning before SIGKILL) once a few images are done: the run finishes the
 # image in hand, says what it kept, exits 143; the same command then completes the job.
