@@ -1,12 +1,11 @@
 #include "evaluation/categories.h"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 #include "networks/registry.h"
 
@@ -98,11 +97,7 @@ CategoryMapping parse_category_mapping(const std::string& text, const std::strin
 }
 
 CategoryMapping load_category_mapping(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open the category mapping");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_category_mapping(text.str(), path);
+  return parse_category_mapping(read_file(path, "cannot open the category mapping"), path);
 }
 
 const CategoryMapping& sixteen_class_mapping() {

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cfloat>
 #include <climits>
-#include <fstream>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 
 namespace bagnet::evaluation {
@@ -178,12 +177,6 @@ ResultsFile parse_results(const std::string& text, const std::string& path) {
   return f;
 }
 
-ResultsFile read_results(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_results(buf.str(), path);
-}
+ResultsFile read_results(const std::string& path) { return parse_results(read_file(path), path); }
 
 }  // namespace bagnet::evaluation

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "lib/error.h"
 
@@ -111,6 +113,15 @@ void create_parent(const std::string& path) {
 }
 
 }  // namespace
+
+std::string read_file(const std::string& path, const std::string& cannot_open) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, cannot_open);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw Error(path, "read error");
+  return bytes.str();
+}
 
 void atomic_write(const std::string& path, const std::string& content) {
   create_parent(path);

@@ -18,6 +18,10 @@ bool has_image_extension(const std::string& path);
 // globbed. Directory listings are sorted so runs are reproducible.
 InputList expand_inputs(const std::vector<std::string>& inputs);
 
+// A whole file's bytes. Throws bagnet::Error(path, `cannot_open`) when it cannot be opened (the
+// caller says what the file is and what to do), and (path, "read error") when reading fails.
+std::string read_file(const std::string& path, const std::string& cannot_open = "cannot open");
+
 // Writes a whole file atomically: a temporary file beside it (path.tmp.PID), fsync, rename. A
 // reader sees the old file or the new one, never a part; a failed write (no space left,
 // permission denied) removes the temporary file and throws bagnet::OutputError naming `path`.

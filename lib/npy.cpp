@@ -1,9 +1,7 @@
 #include "lib/npy.h"
 
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "lib/error.h"
 #include "lib/files.h"
@@ -216,12 +214,6 @@ NpyArray parse_npy(const std::string& bytes, const std::string& path) {
   return a;
 }
 
-NpyArray read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_npy(ss.str(), path);
-}
+NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
 
 }  // namespace bagnet

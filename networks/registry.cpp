@@ -4,10 +4,9 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 
 namespace fs = std::filesystem;
@@ -55,11 +54,8 @@ Preprocessing parse_preprocessing(const nlohmann::json& j, const std::string& pa
 
 nlohmann::json read_registry_file() {
   const std::string path = registry_path();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open the model registry (set BAGNET_CONFIG_DIR to the configs/ folder)");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_json(text.str(), path);
+  return parse_json(
+      read_file(path, "cannot open the model registry (set BAGNET_CONFIG_DIR to the configs/ folder)"), path);
 }
 
 std::vector<ModelSpec> load_registry() { return parse_model_registry(registry_json(), registry_path()); }

@@ -2,10 +2,9 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 #include "reports/html.h"
 
@@ -33,14 +32,10 @@ EvalRun read_eval_run(const std::string& dir) {
   EvalRun run;
   run.dir = dir;
   const fs::path summary_path = fs::path(dir) / "summary.json";
-  std::ifstream in(summary_path, std::ios::binary);
-  if (!in)
-    throw Error(summary_path.string(),
-                "no summary: the run is not complete (interrupted, or a shard still "
-                "running); finish it, or merge the shards, first");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  run.summary = parse_json(ss.str(), summary_path.string());
+  run.summary = parse_json(read_file(summary_path.string(),
+                                     "no summary: the run is not complete (interrupted, or a shard still "
+                                     "running); finish it, or merge the shards, first"),
+                           summary_path.string());
   if (!run.summary.is_object()) throw Error(summary_path.string(), "not a JSON object");
   run.results = evaluation::read_results((fs::path(dir) / "results.jsonl").string());
   const nlohmann::json& header = run.results.header;

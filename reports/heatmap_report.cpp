@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <set>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 #include "reports/html.h"
 
@@ -18,14 +17,6 @@ namespace fs = std::filesystem;
 
 // Cards show at most this many classes (a --all run lists every class in its sidecars).
 constexpr size_t kRowsPerCard = 5;
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string(), "cannot read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A sidecar's class entry, as far as the report needs it.
 struct ClassEntry {
@@ -201,7 +192,7 @@ ReportOutput write_heatmap_report(const std::string& output_dir) {
   size_t with_target = 0, correct = 0;
   for (const auto& p : sidecars) {
     try {
-      const nlohmann::json side = parse_json(read_text(p), p.string());
+      const nlohmann::json side = parse_json(read_file(p.string(), "cannot read"), p.string());
       nlohmann::json c = card(p, side, root, class_names, any_target);
       if (first.is_null()) first = side;
       if (c.contains("ok")) {

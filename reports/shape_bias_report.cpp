@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "lib/error.h"
+#include "lib/files.h"
 #include "lib/json_read.h"
 #include "reports/eval_run.h"
 #include "reports/html.h"
@@ -43,11 +42,8 @@ std::vector<std::string> cue_conflict_runs(const fs::path& dir) {
 ReportOutput write_shape_bias_report(const std::string& output_dir) {
   const fs::path dir(output_dir);
   const fs::path report_path = dir / "shape_bias.json";
-  std::ifstream in(report_path, std::ios::binary);
-  if (!in) throw Error(report_path.string(), "cannot read (run bagnet-shape-bias first)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const nlohmann::json report = parse_json(ss.str(), report_path.string());
+  const nlohmann::json report = parse_json(
+      read_file(report_path.string(), "cannot read (run bagnet-shape-bias first)"), report_path.string());
   if (!report.is_object() || !report.contains("decision_makers") || !report["decision_makers"].is_array())
     throw Error(report_path.string(), "not a bagnet-shape-bias report (no 'decision_makers')");
   const std::vector<std::string> categories = report.value("categories", std::vector<std::string>{});
