@@ -153,15 +153,35 @@ TileGrid tile_grid(const BagNetImpl& net, int64_t height, int64_t width, const D
   return g;
 }
 
-double conv_macs(const torch::nn::Conv2dImpl& c, int64_t n, int64_t& h, int64_t& w) {
+// MACs of convolution `c` on [n, C, h, w]; h and w become its output size. `stride` > 0 replaces
+// the convolution's own; `dilation` scales its reach and padding (as forward_dilated runs it).
+double conv_macs(const torch::nn::Conv2dImpl& c, int64_t n, int64_t& h, int64_t& w, int64_t stride = 0,
+                 int64_t dilation = 1) {
   const auto& o = c.options;
   const int64_t kh = (*o.kernel_size())[0], kw = (*o.kernel_size())[1];
-  const int64_t sh = (*o.stride())[0], sw = (*o.stride())[1];
+  const int64_t sh = stride > 0 ? stride : (*o.stride())[0], sw = stride > 0 ? stride : (*o.stride())[1];
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  const int64_t ph = pad ? (**pad)[0] : 0, pw = pad ? (**pad)[1] : 0;
-  h = (h + 2 * ph - kh) / sh + 1;
-  w = (w + 2 * pw - kw) / sw + 1;
+  const int64_t ph = pad ? (**pad)[0] * dilation : 0, pw = pad ? (**pad)[1] * dilation : 0;
+  h = (h + 2 * ph - dilation * (kh - 1) - 1) / sh + 1;
+  w = (w + 2 * pw - dilation * (kw - 1) - 1) / sw + 1;
   return static_cast<double>(n) * h * w * kh * kw * o.in_channels() * o.out_channels() / o.groups();
+}
+
+// MACs of one block on [n, C, h, w] with conv2 and the projection at `stride` (0: their own)
+// and conv2 dilated; h and w become the block's output size.
+double block_macs(const BottleneckImpl& block, int64_t n, int64_t& h, int64_t& w, int64_t stride = 0,
+                  int64_t dilation = 1) {
+  int64_t bh = h, bw = w;
+  double macs = conv_macs(*block.conv1, n, bh, bw);
+  macs += conv_macs(*block.conv2, n, bh, bw, stride, dilation);
+  macs += conv_macs(*block.conv3, n, bh, bw);
+  if (block.downsample) {
+    int64_t dh = h, dw = w;
+    macs += conv_macs(*block.downsample->ptr<torch::nn::Conv2dImpl>(0), n, dh, dw, stride);
+  }
+  h = bh;
+  w = bw;
+  return macs;
 }
 
 // MACs of the network on an [n, C, h, w] input, splitting where `split` says; the fc layer with
@@ -177,19 +197,7 @@ double network_macs(BagNetImpl& net, int64_t n, int64_t h, int64_t w, const std:
       h -= t - 1;
       w -= t - 1;
     }
-    for (const auto& m : *net.layers[k]) {
-      auto& block = *m.ptr()->as<BottleneckImpl>();
-      int64_t bh = h, bw = w;
-      macs += conv_macs(*block.conv1, n, bh, bw);
-      macs += conv_macs(*block.conv2, n, bh, bw);
-      macs += conv_macs(*block.conv3, n, bh, bw);
-      if (block.downsample) {
-        int64_t dh = h, dw = w;
-        macs += conv_macs(*block.downsample->ptr<torch::nn::Conv2dImpl>(0), n, dh, dw);
-      }
-      h = bh;
-      w = bw;
-    }
+    for (const auto& m : *net.layers[k]) macs += block_macs(*m.ptr()->as<BottleneckImpl>(), n, h, w);
   }
   const double positions = fc_per_position ? static_cast<double>(n) * h * w : static_cast<double>(n);
   return macs + positions * net.fc->weight.size(1) * num_classes;
@@ -275,26 +283,9 @@ double atrous_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, in
   for (size_t k = 0; k < net.layers.size(); ++k) {
     int64_t b = 0;
     for (const auto& m : *net.layers[k]) {
-      auto& block = *m.ptr()->as<BottleneckImpl>();
-      const int64_t kernel = (*block.conv2->options.kernel_size())[0];
-      const int64_t s = b == 0 && !split[k] ? cfg.strides[k] : 1;
-      const double in_positions = static_cast<double>(n) * h * w;
-      const int64_t oh = (h - dilation * (kernel - 1) - 1) / s + 1,
-                    ow = (w - dilation * (kernel - 1) - 1) / s + 1;
-      const double out_positions = static_cast<double>(n) * oh * ow;
-      const auto& c1 = block.conv1->options;
-      const auto& c2 = block.conv2->options;
-      const auto& c3 = block.conv3->options;
-      macs += in_positions * c1.in_channels() * c1.out_channels();
-      macs += out_positions * kernel * kernel * c2.in_channels() * c2.out_channels();
-      macs += out_positions * c3.in_channels() * c3.out_channels();
-      if (block.downsample) {
-        const auto& d = block.downsample->ptr<torch::nn::Conv2dImpl>(0)->options;
-        macs += static_cast<double>(n) * ((h - 1) / s + 1) * ((w - 1) / s + 1) * d.in_channels() *
-                d.out_channels();
-      }
-      h = oh;
-      w = ow;
+      // As tile_maps_atrous runs them: the first block keeps its stride unless the stage is split.
+      macs += block_macs(*m.ptr()->as<BottleneckImpl>(), n, h, w, b == 0 && !split[k] ? cfg.strides[k] : 1,
+                         dilation);
       if (b == 0 && split[k]) dilation *= cfg.strides[k];
       ++b;
     }

@@ -51,14 +51,14 @@ void BottleneckImpl::fold_batchnorm() {
 }
 
 torch::Tensor BottleneckImpl::forward_dilated(const torch::Tensor& x, int64_t stride, int64_t dilation) {
-  TORCH_CHECK(c10::get_if<torch::ExpandingArray<2>>(&conv2->options.padding()) &&
-                  (**c10::get_if<torch::ExpandingArray<2>>(&conv2->options.padding()))[0] == 0,
-              "forward_dilated: unpadded blocks only");
   auto bn_or_folded = [&](torch::nn::BatchNorm2d& bn, const torch::Tensor& y) { return folded_ ? y : bn(y); };
+  // conv2 with its own padding scaled by the dilation (0 for BagNets; a dilated 3x3 keeps its size).
+  const int64_t padding = (**c10::get_if<torch::ExpandingArray<2>>(&conv2->options.padding()))[0] * dilation;
   auto out = bn_or_folded(bn1, conv1(x)).relu_();
-  out = bn_or_folded(bn2, torch::conv2d(out, conv2->weight, conv2->bias, at::IntArrayRef{stride, stride},
-                                        at::IntArrayRef{0, 0}, at::IntArrayRef{dilation, dilation}))
-            .relu_();
+  out =
+      bn_or_folded(bn2, torch::conv2d(out, conv2->weight, conv2->bias, at::IntArrayRef{stride, stride},
+                                      at::IntArrayRef{padding, padding}, at::IntArrayRef{dilation, dilation}))
+          .relu_();
   out = bn_or_folded(bn3, conv3(out));
   torch::Tensor residual = x;
   if (downsample) {
@@ -67,6 +67,9 @@ torch::Tensor BottleneckImpl::forward_dilated(const torch::Tensor& x, int64_t st
     if (!folded_)
       residual = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1))->forward(residual);
   }
+  // With unpadded 3x3 convolutions (BagNet) the block output is smaller than its input;
+  // the reference crops the residual at the bottom and right, residual[:, :, :-d, :-d],
+  // which keeps patch (i, j) aligned with input pixel (stride*i, stride*j).
   if (residual.size(2) != out.size(2) || residual.size(3) != out.size(3))
     residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));
   out += residual;
@@ -74,20 +77,7 @@ torch::Tensor BottleneckImpl::forward_dilated(const torch::Tensor& x, int64_t st
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  auto out = folded_ ? conv1(x).relu_() : bn1(conv1(x)).relu_();
-  out = folded_ ? conv2(out).relu_() : bn2(conv2(out)).relu_();
-  out = folded_ ? conv3(out) : bn3(conv3(out));
-  auto residual = !downsample ? x
-                  : folded_   ? downsample->ptr<torch::nn::Conv2dImpl>(0)->forward(x)
-                              : downsample->forward(x);
-  // With unpadded 3x3 convolutions (BagNet) the block output is smaller than its input;
-  // the reference crops the residual at the bottom and right, residual[:, :, :-d, :-d],
-  // which keeps patch (i, j) aligned with input pixel (stride*i, stride*j).
-  if (residual.size(2) != out.size(2) || residual.size(3) != out.size(3)) {
-    residual = residual.slice(2, 0, out.size(2)).slice(3, 0, out.size(3));
-  }
-  out += residual;
-  return out.relu_();
+  return forward_dilated(x, (*conv2->options.stride())[0], 1);
 }
 
 void NetworkImpl::set_channels_last(bool on) {

@@ -25,9 +25,8 @@ class BottleneckImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   // The block run "a trous" (for dense BagNet maps): conv2 with `stride` and `dilation` in place
-  // of its own stride, the projection with `stride`, the residual cropped at the bottom/right
-  // as in forward(). forward(x) equals forward_dilated(x, conv2's stride, 1). Unpadded
-  // convolutions only (BagNet).
+  // of its own stride (its padding scaled by the dilation), the projection with `stride`, the
+  // residual cropped at the bottom/right. forward(x) is forward_dilated(x, conv2's stride, 1).
   torch::Tensor forward_dilated(const torch::Tensor& x, int64_t stride, int64_t dilation);
 
   // Inference only: each BatchNorm folded into the convolution before it (see fold_batchnorm).
