@@ -58,9 +58,10 @@ Image denormalise(const LoadedImage& item, const Preprocessing& p) {
   return img;
 }
 
-std::error_code& ec_ignored() {
-  thread_local std::error_code ec;
-  return ec;
+// Removes an incomplete image's files (best effort: the error being reported matters more).
+void remove_files(const std::vector<std::string>& files) {
+  std::error_code ec;
+  for (const auto& f : files) fs::remove(f, ec);
 }
 
 // Probability (softmax over all classes, in double) and rank of each class's pooled logit.
@@ -297,7 +298,8 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
                  model.preprocessing(o.no_resize),
                  provenance_json("bagnet-heatmap", model.device(), runtime_threads()),
                  model.model_json(o.no_resize),
-                 {}, {}};
+                 {},
+                 {}};
   // One run per output folder and shard (disjoint shards share a folder).
   RunLockOptions lock_options;
   lock_options.shard_index = o.shard_index;
@@ -355,14 +357,14 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
       ++counts.done;
     } catch (const OutputError&) {
       // Disk full, permission: every later image would fail too. Keep what is complete.
-      for (const auto& f : written) fs::remove(f, ec_ignored());
+      remove_files(written);
       progress.finish();
       std::cerr << "bagnet-heatmap: stopped: " << counts.done
                 << " images done and kept; free space and run the "
                 << "same command to resume\n";
       throw;
     } catch (const Error& e) {
-      for (const auto& f : written) fs::remove(f, ec_ignored());
+      remove_files(written);
       std::cerr << (e.path() == item.path ? std::string(e.what()) : item.path + ": " + e.what()) << "\n";
       ++counts.failed;
     }

@@ -128,7 +128,12 @@ RunLock::RunLock(const std::string& dir, const std::string& tool, const RunLockO
   const std::string name = kPrefix + std::to_string(o.shard_index) + "-of-" + std::to_string(o.shard_count);
   impl_->path = (fs::path(dir) / name).string();
 
-  // Refuses when a live run's shard overlaps ours; removes stale locks. `self`: ours, skipped.
+  auto busy = [](const fs::path& lock, const Holder& h) {
+    return Error(lock.string(), "another run writes into this folder: " + describe(h, lock) +
+                                    "; wait for it, or delete the lock if that run is dead");
+  };
+  // Refuses when a live run's shard overlaps ours; removes stale locks. After taking our own
+  // lock (before_taking false), ours is skipped and removed again if another is found.
   auto check_others = [&](bool before_taking) {
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       const std::string file = entry.path().filename().string();
@@ -146,8 +151,7 @@ RunLock::RunLock(const std::string& dir, const std::string& tool, const RunLockO
         continue;
       }
       if (!before_taking) fs::remove(impl_->path, ec);
-      throw Error(entry.path().string(), "another run writes into this folder: " + describe(h, entry.path()) +
-                                             "; wait for it, or delete the lock if that run is dead");
+      throw busy(entry.path(), h);
     }
   };
   check_others(true);
@@ -166,10 +170,7 @@ RunLock::RunLock(const std::string& dir, const std::string& tool, const RunLockO
   const int err = errno;
   ::unlink(tmp.c_str());
   if (rc != 0) {
-    if (err == EEXIST) {
-      const Holder h = read_holder(impl_->path);
-      throw Error(impl_->path, "another run writes into this folder: " + describe(h, impl_->path));
-    }
+    if (err == EEXIST) throw busy(impl_->path, read_holder(impl_->path));
     throw output_error(impl_->path, "cannot create the lock", err);
   }
   // Two runs with different but overlapping shards that started together both see the other now.
