@@ -15,7 +15,8 @@ LAYERS = [
     ["datasets"],
     ["figures"],
     ["inference"],
-    ["heatmaps", "training", "evaluation"],
+    ["heatmaps", "training", "evaluation", "stylize"],
+    ["attribution", "experiments"],
     ["reports"],
     ["apps"],
 ]
