@@ -39,7 +39,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 
-STIMULI = "/work/shared/data/stimuli/cue-conflict"
+# The cue-conflict stimuli as scripts/get-stimuli.sh DIR fetches them (DIR/texture-vs-shape/...).
+STIMULI = os.environ.get(
+    "BAGNET_STIMULI", os.path.expanduser("~/data/texture-vs-shape/stimuli/cue-conflict"))
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 TORCH_CONFIGS = {
     "torch-default": dict(workers=0, channels_last=False, malloc=False, jit=False),
@@ -353,7 +355,8 @@ def main():
     ap.add_argument("--images", type=int, default=None, help="cue-conflict images (default all 1280; --quick: 32)")
     ap.add_argument("--jpeg-images", type=int, default=None, help="JPEG images (default 256; --quick: 32)")
     ap.add_argument("--jpeg-dir", default=None, help="keep the generated JPEGs here (reused when complete)")
-    ap.add_argument("--stimuli", default=STIMULI, help="cue-conflict stimuli (category folders)")
+    ap.add_argument("--stimuli", default=STIMULI, help="cue-conflict stimuli (category folders; default $BAGNET_STIMULI, else "
+                    "~/data/texture-vs-shape/stimuli/cue-conflict from scripts/get-stimuli.sh ~/data)")
     ap.add_argument("--models", nargs="+", default=["bagnet33", "resnet50"], choices=["bagnet9", "bagnet17",
                     "bagnet33", "resnet50"])
     ap.add_argument("--datasets", nargs="+", default=["cue-conflict", "jpeg"], choices=["cue-conflict", "jpeg"])
@@ -372,6 +375,9 @@ def main():
         args.images = 32 if args.quick else 1280
     if args.jpeg_images is None:
         args.jpeg_images = 32 if args.quick else 256
+    if not os.path.isdir(args.stimuli):
+        sys.exit(f"bench_eval: {args.stimuli}: no such folder; fetch the stimuli with scripts/get-stimuli.sh DIR "
+                 "and pass --stimuli DIR/texture-vs-shape/stimuli/cue-conflict (or set BAGNET_STIMULI)")
 
     import torch
     import torchvision
