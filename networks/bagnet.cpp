@@ -84,8 +84,14 @@ void BagNetImpl::fold_stem() { fold_conv_bn(*conv2, *bn1); }
 
 torch::Tensor BagNetImpl::features(const torch::Tensor& x) {
   auto y = stem(x);
-  for (auto& stage : layers) y = stage->forward(y);
+  for (size_t s = 0; s < layers.size(); ++s) y = tap("layer" + std::to_string(s + 1), layers[s]->forward(y));
   return y;
+}
+
+std::vector<std::string> BagNetImpl::layer_names() const {
+  std::vector<std::string> names;
+  for (size_t s = 0; s < layers.size(); ++s) names.push_back("layer" + std::to_string(s + 1));
+  return names;
 }
 
 }  // namespace bagnet

@@ -14,6 +14,8 @@ class BagNetImpl : public NetworkImpl {
   // conv1 (1x1), conv2 (3x3, unpadded), bn1, ReLU: the input of layer1.
   torch::Tensor stem(const torch::Tensor& x);
   const BagNetConfig& config() const { return config_; }
+  std::vector<std::string> layer_names() const override;
+  std::string default_cam_layer() const override { return "layer" + std::to_string(layers.size()); }
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};

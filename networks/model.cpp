@@ -8,7 +8,10 @@
 #include "lib/sha256.h"
 #include "lib/timing.h"
 #include "networks/bagnet.h"
+#include "networks/densenet.h"
+#include "networks/googlenet.h"
 #include "networks/resnet.h"
+#include "networks/vgg.h"
 
 namespace bagnet {
 namespace {
@@ -58,19 +61,75 @@ std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec) {
     return std::make_shared<BagNetImpl>(c);
   }
   if (spec.architecture == "resnet50")
-    return std::make_shared<ResNet50Impl>(spec.num_classes, spec.in_channels);
+    return std::make_shared<ResNetImpl>(spec.num_classes, spec.in_channels);
+  if (spec.architecture == "resnet152")
+    return std::make_shared<ResNetImpl>(spec.num_classes, spec.in_channels,
+                                        std::vector<int64_t>{3, 8, 36, 3});
+  auto rgb_only = [&] {
+    if (spec.in_channels != 3)
+      throw Error(spec.name, spec.architecture + " takes 3-channel (RGB) input only");
+  };
+  if (spec.architecture == "alexnet" || spec.architecture == "vgg16" || spec.architecture == "vgg16_bn") {
+    rgb_only();
+    PlainCNNConfig c = spec.architecture == "alexnet"
+                           ? PlainCNNConfig::alexnet()
+                           : PlainCNNConfig::vgg16(spec.architecture == "vgg16_bn");
+    c.num_classes = spec.num_classes;
+    return std::make_shared<PlainCNNImpl>(c);
+  }
+  if (spec.architecture == "vgg") {
+    // A configurable VGG-like CNN with a global-pool head: "config": {"channels": [32, 32, "M",
+    // 64, ...], "batch_norm": true, "in_channels": 1}; "M" (or 0) is a 2x2 max-pool.
+    const auto& row = spec.raw;
+    if (!row.contains("config") || !row.at("config").contains("channels"))
+      throw Error(spec.name, "architecture 'vgg' needs config.channels (e.g. [32, 32, \"M\", 64, 64])");
+    const auto& cfg = row.at("config");
+    std::vector<int64_t> channels;
+    for (const auto& v : cfg.at("channels")) {
+      if (v.is_string() && v.get<std::string>() == "M")
+        channels.push_back(0);
+      else if (v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= (1 << 16))
+        channels.push_back(v.get<int64_t>());
+      else
+        throw Error(spec.name, "config.channels: each entry is a channel count or \"M\"");
+    }
+    if (channels.empty() || channels.front() == 0)
+      throw Error(spec.name, "config.channels must start with a convolution");
+    PlainCNNConfig c = PlainCNNConfig::vgg_like(channels, cfg.value("batch_norm", true));
+    c.in_channels = cfg.value("in_channels", static_cast<int64_t>(spec.in_channels));
+    c.num_classes = spec.num_classes;
+    return std::make_shared<PlainCNNImpl>(c);
+  }
+  if (spec.architecture == "googlenet") {
+    rgb_only();
+    // torchvision sets transform_input for its ImageNet weights (googlenet(weights=...)).
+    return std::make_shared<GoogLeNetImpl>(spec.num_classes, spec.raw.value("transform_input", true));
+  }
+  if (spec.architecture == "densenet169") {
+    rgb_only();
+    DenseNetConfig c;
+    c.num_classes = spec.num_classes;
+    return std::make_shared<DenseNetImpl>(c);
+  }
   throw Error(spec.name, "unknown architecture '" + spec.architecture + "' in the registry");
 }
 
-void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model,
-                  bool adopt) {
+std::vector<std::string> load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path,
+                                      const std::string& model, bool adopt) {
   std::map<std::string, at::Tensor> targets;
   for (auto& p : net.named_parameters(true)) targets[p.key()] = p.value();
   for (auto& b : net.named_buffers(true)) targets[b.key()] = b.value();
 
-  std::vector<std::string> missing, unexpected, mismatched;
+  std::vector<std::string> missing, unexpected, mismatched, ignored;
   std::set<std::string> seen;
-  for (const auto& [key, tensor] : sd.tensors) {
+  std::vector<std::pair<std::string, at::Tensor>> used;  // (network key, tensor)
+  for (const auto& [file_key, tensor] : sd.tensors) {
+    const std::string key = net.remap_key(file_key);
+    if (net.ignored_key(key)) {
+      ignored.push_back(file_key);
+      continue;
+    }
+    used.emplace_back(key, tensor);
     auto it = targets.find(key);
     if (it == targets.end()) {
       unexpected.push_back(key);
@@ -98,7 +157,7 @@ void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path
     throw Error(path, msg);
   }
   torch::NoGradGuard no_grad;
-  for (const auto& [key, tensor] : sd.tensors) {
+  for (const auto& [key, tensor] : used) {
     auto& target = targets.at(key);
     // Inference adopts the checkpoint's own tensor when it fits as it is (no second 100 MB copy
     // at start-up); training copies, so that no two parameters can share memory.
@@ -108,6 +167,7 @@ void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path
     else
       target.copy_(tensor.to(target.dtype()));
   }
+  return ignored;
 }
 
 // "-<8 to 64 lowercase hex digits>." in the file name (the regex -([0-9a-f]{8,64})\.[^/]*$, by
@@ -146,7 +206,10 @@ nlohmann::json model_json(const LoadedModel& m, bool no_resize) {
       {"architecture", m.spec.architecture},
       {"num_classes", m.spec.num_classes},
       {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
-      {"batchnorm", m.batchnorm_folded ? "folded into the convolutions" : "separate"},
+      {"batchnorm", m.batchnorm_folded          ? "folded into the convolutions"
+                    : m.net->supports_folding() ? "separate"
+                                                : "separate (folding not implemented for this architecture)"},
+      {"patch_logits", m.net->has_patch_logits()},
       {"preprocessing",
        {{"resize_shorter", p.resize},
         {"center_crop", p.crop},
@@ -157,6 +220,9 @@ nlohmann::json model_json(const LoadedModel& m, bool no_resize) {
         {"no_resize", no_resize}}},
   };
   if (auto* b = dynamic_cast<const BagNetImpl*>(m.net.get())) j["patch_size"] = b->config().receptive_field();
+  if (!m.ignored_keys.empty())
+    j["ignored_checkpoint_keys"] = {{"count", m.ignored_keys.size()},
+                                    {"reason", m.net->ignored_keys_reason()}};
   return j;
 }
 
@@ -193,13 +259,13 @@ LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c
   m.checkpoint_format = sd.format;
   m.net = build_network(spec);
   timer.mark("build network");
-  load_weights(*m.net, sd, m.weights_path, spec.name, /*adopt=*/fold_batchnorm);
+  m.ignored_keys = load_weights(*m.net, sd, m.weights_path, spec.name, /*adopt=*/fold_batchnorm);
   timer.mark("copy weights");
   m.net->eval();
   m.net->to(device);
   if (fold_batchnorm) {
     m.net->fold_batchnorm();
-    m.batchnorm_folded = true;
+    m.batchnorm_folded = m.net->folded();
   }
   m.net->set_channels_last(true);
   timer.mark("fold, channels-last");

@@ -2,6 +2,7 @@
 // Building a registered network and loading its weights, with validation.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lib/checkpoint.h"
 #include "networks/labels.h"
@@ -16,9 +17,10 @@ std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec);
 // is reported by name in one bagnet::Error; BatchNorm's num_batches_tracked may be absent
 // (checkpoints older than PyTorch 0.4.1 lack it; eval mode never reads it).
 // `adopt` (inference only): parameters take the checkpoint's tensors where dtype and layout fit
-// instead of copies.
-void load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path, const std::string& model,
-                  bool adopt = false);
+// instead of copies. Keys pass through net.remap_key first (old formats); keys the network
+// ignores (net.ignored_key) are skipped and returned.
+std::vector<std::string> load_weights(NetworkImpl& net, const StateDict& sd, const std::string& path,
+                                      const std::string& model, bool adopt = false);
 
 // torch.hub's convention: a file named NAME-<hex>.ext carries the start of its SHA-256.
 // Returns the hex prefix in the file name ("" if none) ...
@@ -34,6 +36,7 @@ struct LoadedModel {
   std::string checkpoint_format;
   c10::Device device{c10::kCPU};
   bool batchnorm_folded = false;
+  std::vector<std::string> ignored_keys;  // checkpoint keys accepted but unused (GoogLeNet's aux heads)
 };
 
 // The registry's preprocessing, or none (no resize, no crop) with --no-resize.

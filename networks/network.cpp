@@ -1,5 +1,9 @@
 #include "networks/network.h"
 
+#include <algorithm>
+
+#include "lib/error.h"
+
 namespace bagnet {
 
 torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
@@ -32,11 +36,14 @@ void fold_conv_bn(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl&
   const auto scale = bn.weight * rsqrt;
   const auto w = conv.weight * scale.reshape({-1, 1, 1, 1});
   conv.weight.set_data(w.contiguous(conv.weight.suggest_memory_format()));
-  const auto b = conv.bias.defined() ? conv.bias : torch::zeros_like(bn.running_mean);
-  // Our convolutions have no bias: LibTorch registers an undefined "bias" that cannot be
-  // redefined, but Conv2dImpl::forward reads the member. So the folded bias is the member
+  if (conv.bias.defined()) {  // VGG: the convolutions have biases; they stay registered
+    conv.bias.set_data((conv.bias - bn.running_mean) * rsqrt * bn.weight + bn.bias);
+    return;
+  }
+  // The ResNets' convolutions have no bias: LibTorch registers an undefined "bias" that cannot
+  // be redefined, but Conv2dImpl::forward reads the member. So the folded bias is the member
   // only: on the network's device (fold after moving), not in state_dict().
-  conv.bias = (b - bn.running_mean) * rsqrt * bn.weight + bn.bias;
+  conv.bias = (torch::zeros_like(bn.running_mean) - bn.running_mean) * rsqrt * bn.weight + bn.bias;
 }
 
 void BottleneckImpl::fold_batchnorm() {
@@ -89,7 +96,7 @@ void NetworkImpl::set_channels_last(bool on) {
 }
 
 void NetworkImpl::fold_batchnorm() {
-  if (folded_) return;
+  if (folded_ || !supports_folding()) return;
   fold_stem();
   for (const auto& m : modules(/*include_self=*/false))
     if (auto block = std::dynamic_pointer_cast<BottleneckImpl>(m)) block->fold_batchnorm();
@@ -105,17 +112,41 @@ torch::Tensor NetworkImpl::prepare_input(const torch::Tensor& x) const {
   return channels_last_ && x.dim() == 4 ? x.contiguous(c10::MemoryFormat::ChannelsLast) : x;
 }
 
-torch::Tensor NetworkImpl::forward(const torch::Tensor& x) {
-  auto f = features(prepare_input(x));
+torch::Tensor NetworkImpl::head(const torch::Tensor& f) {
   // Same op as torchvision's AdaptiveAvgPool2d(1); the BagNet reference's AvgPool2d over the
   // whole (square) map averages the same numbers.
-  auto pooled = torch::adaptive_avg_pool2d(f, {1, 1}).flatten(1);
-  return fc(pooled);
+  return fc(torch::adaptive_avg_pool2d(f, {1, 1}).flatten(1));
 }
 
+torch::Tensor NetworkImpl::forward(const torch::Tensor& x) { return head(features(prepare_input(x))); }
+
 torch::Tensor NetworkImpl::logit_map(const torch::Tensor& x) {
+  if (!has_patch_logits() || !fc)
+    throw Error(display_name(),
+                "has no per-position (patch) logits: its head is not a mean over positions followed "
+                "by a linear layer");
   auto f = features(prepare_input(x));
   return fc(f.permute({0, 2, 3, 1})).permute({0, 3, 1, 2}).contiguous();
+}
+
+std::string NetworkImpl::display_name() const {
+  std::string n = name();  // the C++ class: "bagnet::VGGImpl"
+  if (const auto colon = n.rfind("::"); colon != std::string::npos) n = n.substr(colon + 2);
+  if (n.size() > 4 && n.compare(n.size() - 4, 4, "Impl") == 0) n.resize(n.size() - 4);
+  return n;
+}
+
+void NetworkImpl::set_capture(const std::string& layer) {
+  if (!layer.empty()) {
+    const auto names = layer_names();
+    if (std::find(names.begin(), names.end(), layer) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw Error(layer, "no such layer in " + display_name() + "; the layers are: " + list);
+    }
+  }
+  capture_ = layer;
+  captured_ = torch::Tensor();
 }
 
 }  // namespace bagnet
