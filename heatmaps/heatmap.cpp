@@ -32,7 +32,8 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
   const ModelSpec& spec = find_model(request.model);
   if (spec.architecture != "bagnet")
     throw Error(spec.name,
-                "class-evidence maps need a BagNet (patch logits); this is a " + spec.architecture);
+                "bagnet-heatmap needs a BagNet (exact patch logits); this is a " + spec.architecture +
+                    ": use bagnet-attribute (Grad-CAM and other attribution maps) for other networks");
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/true);
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
   impl_->labels = &model_labels(spec);
