@@ -550,7 +550,19 @@ double bicubic_kernel(double x) {
   return 0.0;
 }
 
+// Pillow's lanczos_filter: sinc windowed by sinc(x / 3), truncated at +-3 (Image.LANCZOS, alias ANTIALIAS).
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x = x * M_PI;
+  return std::sin(x) / x;
+}
+double lanczos_kernel(double x) {
+  if (-3.0 <= x && x < 3.0) return sinc(x) * sinc(x / 3);
+  return 0.0;
+}
+
 constexpr Filter kBilinear{bilinear_kernel, 1.0};
+constexpr Filter kLanczos{lanczos_kernel, 3.0};
 constexpr Filter kBicubic{bicubic_kernel, 2.0};
 
 const Filter& filter_named(const std::string& name) {
@@ -799,6 +811,10 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& pa
 
 Image resize_bilinear_pil(const Image& in, int out_width, int out_height) {
   return resize_pil(in, out_width, out_height, kBilinear);
+}
+
+Image resize_lanczos_pil(const Image& in, int out_width, int out_height) {
+  return resize_pil(in, out_width, out_height, kLanczos);
 }
 
 Image resize_shorter_side(const Image& in, int shorter) {

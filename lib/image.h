@@ -38,6 +38,10 @@ Image decode_image(const std::vector<std::uint8_t>& bytes, const std::string& pa
 // 22-bit fixed-point coefficients, horizontal pass then vertical, each rounded to uint8).
 Image resize_bilinear_pil(const Image& in, int out_width, int out_height);
 
+// The same with Pillow's Lanczos-3 filter (Image.LANCZOS, formerly Image.ANTIALIAS), as
+// Stylized-ImageNet prepared its paintings (code/adain.py crop_square_and_downsample).
+Image resize_lanczos_pil(const Image& in, int out_width, int out_height);
+
 // torchvision.transforms.Resize(shorter): shorter side to `shorter`, the longer side to
 // int(shorter * long / short), as torchvision 0.14 computes it.
 Image resize_shorter_side(const Image& in, int shorter);
