@@ -1,80 +1,219 @@
 // bagnet-bench: times forward passes of a registered network (benchmark, not a test).
 // Prints one JSON object per configuration on stdout; scripts/bench_forward.py compares the
 // figures with PyTorch on the same weights.
+//
+// --mode dense times stride-s class-evidence maps (heatmaps/dense.h) of BagNets.
+// --parity-device D runs the same network (same weights: loaded, or seeded random ones copied
+// from the CPU network) on the CPU and on D, and prints the largest differences of the outputs
+// instead of timings (scripts/gpu_check.sh: CPU vs CUDA, TF32 off).
+#include <ATen/Context.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iostream>
 
+#include "heatmaps/dense.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
+#include "networks/bagnet.h"
 #include "networks/model.h"
+
+namespace {
+
+struct Options {
+  std::string model = "bagnet33", weights, device = "cpu", mode = "pooled", parity_device;
+  std::vector<int> batches{1, 8};
+  int size = 224, iters = 10, warmup = 2, threads = 0, classes = 1, seed = 0;
+  bool contiguous = false, default_malloc = false, no_fold = false;
+  double tolerance = 1e-4;
+  bagnet::heatmaps::DenseOptions dense;
+};
+
+// The network on `dev`: loaded from --weights, or a copy of `init` (an unfolded network built
+// once on the CPU with a fixed seed, so that every device runs the same weights), or a fresh
+// random initialisation.
+std::shared_ptr<bagnet::NetworkImpl> make_network(const bagnet::ModelSpec& spec, const Options& o,
+                                                  c10::Device dev,
+                                                  const std::shared_ptr<bagnet::NetworkImpl>& init) {
+  std::shared_ptr<bagnet::NetworkImpl> net;
+  if (!o.weights.empty()) {
+    net = bagnet::load_model(spec, o.weights, dev, !o.no_fold).net;
+  } else {
+    net = bagnet::build_network(spec);
+    if (init) {
+      torch::NoGradGuard ng;
+      auto params = init->named_parameters(true), buffers = init->named_buffers(true);
+      for (auto& p : net->named_parameters(true)) p.value().copy_(params[p.key()]);
+      for (auto& b : net->named_buffers(true)) b.value().copy_(buffers[b.key()]);
+    }
+    net->eval();
+    net->to(dev);
+    if (!o.no_fold) net->fold_batchnorm();
+  }
+  net->eval();
+  net->set_channels_last(!o.contiguous);
+  return net;
+}
+
+torch::Tensor run(bagnet::NetworkImpl& net, const torch::Tensor& x, const Options& o) {
+  if (o.mode == "map") return net.logit_map(x);
+  if (o.mode == "dense") {
+    auto* bagnet = dynamic_cast<bagnet::BagNetImpl*>(&net);
+    if (!bagnet) throw bagnet::Error("--mode dense", "needs a BagNet (patch logits), not " + o.model);
+    return bagnet::heatmaps::dense_logit_maps(*bagnet, x, o.dense, torch::arange(o.classes));
+  }
+  return net.forward(x);
+}
+
+nlohmann::json row_base(const Options& o, int batch, const c10::Device& dev) {
+  nlohmann::json row = {{"model", o.model},
+                        {"batch", batch},
+                        {"size", o.size},
+                        {"mode", o.mode},
+                        {"threads", bagnet::runtime_threads()},
+                        {"device", dev.str()},
+                        {"channels_last", !o.contiguous},
+                        {"batchnorm_folded", !o.no_fold}};
+  if (o.mode == "dense") {
+    row["stride"] = o.dense.stride;
+    row["classes"] = o.classes;
+    row["dense_algorithm"] = o.dense.algorithm;
+    row["tile"] = o.dense.tile;
+  }
+  return row;
+}
+
+// CPU against o.parity_device on the same weights and inputs; returns the exit code.
+int parity(const bagnet::ModelSpec& spec, const Options& o) {
+  const auto cpu = c10::Device(c10::kCPU), dev = bagnet::resolve_device(o.parity_device);
+  // Random weights: one unfolded initialisation, copied into both networks before each folds.
+  std::shared_ptr<bagnet::NetworkImpl> init;
+  if (o.weights.empty()) {
+    torch::manual_seed(o.seed);
+    init = bagnet::build_network(spec);
+  }
+  auto ref = make_network(spec, o, cpu, init);
+  auto other = make_network(spec, o, dev, init);
+  torch::NoGradGuard ng;
+  bool ok = true;
+  for (int b : o.batches) {
+    torch::manual_seed(o.seed + b);
+    const auto x = torch::randn({b, spec.in_channels, o.size, o.size});
+    const auto a = run(*ref, x, o).to(torch::kDouble);
+    const auto y = run(*other, x.to(dev), o).cpu().to(torch::kDouble);
+    const double max_abs = (a - y).abs().max().item<double>(), scale = a.abs().max().item<double>();
+    // Of the largest |output|, as tests/test_networks.cpp's kParityTolerance.
+    const double rel = max_abs / std::max(scale, 1e-30);
+    const bool within = rel <= o.tolerance && std::isfinite(rel);
+    ok = ok && within;
+    auto row = row_base(o, b, dev);
+    row.update({{"parity", true},
+                {"reference_device", "cpu"},
+                {"shape", a.sizes().vec()},
+                {"max_abs_diff", max_abs},
+                {"reference_max_abs", scale},
+                {"max_rel_diff", rel},
+                {"tolerance", o.tolerance},
+                {"within_tolerance", within},
+                {"tf32_cublas", at::globalContext().allowTF32CuBLAS()},
+                {"tf32_cudnn", at::globalContext().allowTF32CuDNN()},
+                {"weights", o.weights.empty() ? "random (seed " + std::to_string(o.seed) + ")" : o.weights}});
+    std::cout << row.dump() << std::endl;
+    if (!within)
+      std::cerr << "bagnet-bench: " << o.model << " " << o.mode << " batch " << b << ": " << dev.str()
+                << " differs from the CPU by " << rel << " of the largest |output| (tolerance " << o.tolerance
+                << ")\n";
+  }
+  return ok ? 0 : 2;
+}
+
+int timing(const bagnet::ModelSpec& spec, const Options& o) {
+  const auto dev = bagnet::resolve_device(o.device);
+  torch::manual_seed(o.seed);
+  auto net = make_network(spec, o, dev, nullptr);
+  torch::NoGradGuard ng;
+  for (int b : o.batches) {
+    auto x = torch::randn({b, spec.in_channels, o.size, o.size}).to(dev);
+    std::vector<double> ms;
+    for (int i = 0; i < o.warmup + o.iters; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto y = run(*net, x, o);
+      if (dev.is_cuda()) y = y.cpu();
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i >= o.warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    auto row = row_base(o, b, dev);
+    row.update({{"ms_median", ms[ms.size() / 2]},
+                {"ms_min", ms.front()},
+                {"images_per_s", b * 1000.0 / ms[ms.size() / 2]},
+                {"default_malloc", o.default_malloc}});
+    if (o.mode == "dense") {
+      auto& bagnet = dynamic_cast<bagnet::BagNetImpl&>(*net);
+      const double macs =
+          o.dense.algorithm == "atrous"
+              ? bagnet::heatmaps::atrous_macs(bagnet, b, o.size, o.size, o.dense.stride, o.classes)
+              : bagnet::heatmaps::dense_macs(bagnet, b, o.size, o.size, o.dense, o.classes);
+      row["macs"] = macs;
+      row["gmac_per_s"] = macs / ms[ms.size() / 2] / 1e6;
+    }
+    std::cout << row.dump() << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   bagnet::set_command_line(argc, argv);
-  CLI::App app{"Time forward passes (median of --iters after --warmup)."};
-  std::string model = "bagnet33", weights, device = "cpu", mode = "pooled";
-  std::vector<int> batches{1, 8};
-  int size = 224, iters = 10, warmup = 2, threads = 0;
-  bool contiguous = false, default_malloc = false, no_fold = false;
-  app.add_option("-m,--model", model)->capture_default_str();
-  app.add_option("-w,--weights", weights, "Weights file (default: random initialisation)");
-  app.add_option("-b,--batch", batches, "Batch sizes")->capture_default_str();
-  app.add_option("-s,--size", size, "Input height and width")->capture_default_str();
-  app.add_option("--iters", iters)->capture_default_str();
-  app.add_option("--warmup", warmup)->capture_default_str();
-  app.add_option("-t,--threads", threads, "0 = all cores")->capture_default_str();
-  app.add_option("-d,--device", device)->capture_default_str();
-  app.add_option("--mode", mode, "pooled logits or the logit map")->check(CLI::IsMember({"pooled", "map"}));
-  app.add_flag("--contiguous", contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
-  app.add_flag("--no-fold", no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
-  app.add_flag("--default-malloc", default_malloc,
+  CLI::App app{
+      "Time forward passes (median of --iters after --warmup), or compare devices (--parity-device)."};
+  Options o;
+  app.add_option("-m,--model", o.model)->capture_default_str();
+  app.add_option("-w,--weights", o.weights, "Weights file (default: random initialisation)");
+  app.add_option("-b,--batch", o.batches, "Batch sizes")->capture_default_str();
+  app.add_option("-s,--size", o.size, "Input height and width")->capture_default_str();
+  app.add_option("--iters", o.iters)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", o.threads, "0 = all cores")->capture_default_str();
+  app.add_option("-d,--device", o.device)->capture_default_str();
+  app.add_option("--mode", o.mode, "pooled logits, the logit map, or dense stride-s maps (BagNets)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pooled", "map", "dense"}));
+  app.add_option("--stride", o.dense.stride, "--mode dense: map stride")->capture_default_str();
+  app.add_option("--dense-algorithm", o.dense.algorithm, "--mode dense: phases or atrous")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"phases", "atrous"}));
+  app.add_option("--tile", o.dense.tile, "--mode dense: tile side in map positions (0 = one tile)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--classes", o.classes, "--mode dense: maps for classes 0..K-1")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option(
+      "--parity-device", o.parity_device,
+      "Compare the outputs on this device with the CPU's (same weights and inputs) instead of timing");
+  app.add_option("--tolerance", o.tolerance,
+                 "--parity-device: largest difference allowed, of the largest |output|")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "Random weights and inputs")->capture_default_str();
+  app.add_flag("--contiguous", o.contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
+  app.add_flag("--no-fold", o.no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
+  app.add_flag("--default-malloc", o.default_malloc,
                "Keep glibc's default mmap threshold (to measure its cost)");
   CLI11_PARSE(app, argc, argv);
 
-  bagnet::init_runtime(threads, /*tune_malloc=*/!default_malloc);
+  bagnet::init_runtime(o.threads, /*tune_malloc=*/!o.default_malloc);
   try {
-    const auto& spec = bagnet::find_model(model);
-    const auto dev = bagnet::resolve_device(device);
-    std::shared_ptr<bagnet::NetworkImpl> net;
-    if (weights.empty()) {
-      net = bagnet::build_network(spec);
-      net->eval();
-      net->to(dev);
-      if (!no_fold) net->fold_batchnorm();
-    } else {
-      net = bagnet::load_model(spec, weights, dev, !no_fold).net;
-    }
-    net->set_channels_last(!contiguous);
-    torch::NoGradGuard ng;
-    for (int b : batches) {
-      auto x = torch::randn({b, spec.in_channels, size, size}).to(dev);
-      std::vector<double> ms;
-      for (int i = 0; i < warmup + iters; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        auto y = mode == "map" ? net->logit_map(x) : net->forward(x);
-        if (dev.is_cuda()) y = y.cpu();
-        const auto t1 = std::chrono::steady_clock::now();
-        if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      }
-      std::sort(ms.begin(), ms.end());
-      nlohmann::json row = {{"model", model},
-                            {"batch", b},
-                            {"size", size},
-                            {"mode", mode},
-                            {"ms_median", ms[ms.size() / 2]},
-                            {"ms_min", ms.front()},
-                            {"images_per_s", b * 1000.0 / ms[ms.size() / 2]},
-                            {"threads", bagnet::runtime_threads()},
-                            {"device", dev.str()},
-                            {"channels_last", !contiguous},
-                            {"batchnorm_folded", !no_fold},
-                            {"default_malloc", default_malloc}};
-      std::cout << row.dump() << std::endl;
-    }
-    return 0;
+    const auto& spec = bagnet::find_model(o.model);
+    return o.parity_device.empty() ? timing(spec, o) : parity(spec, o);
   } catch (const bagnet::Error& e) {
+    std::cerr << "bagnet-bench: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {  // LibTorch's own errors (out of memory on the device, say)
     std::cerr << "bagnet-bench: " << e.what() << "\n";
     return 1;
   }

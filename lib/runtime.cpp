@@ -5,8 +5,10 @@
 #include <malloc.h>
 #include <torch/cuda.h>
 
-#include <opencv2/core.hpp>
 #include <thread>
+#ifndef BAGNET_NO_OPENCV  // the minimal build (cmake/minimal.cmake) has no OpenCV
+#include <opencv2/core.hpp>
+#endif
 
 #include "lib/error.h"
 
@@ -20,8 +22,10 @@ void init_runtime(int threads, bool tune_malloc) {
   }
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
+#ifndef BAGNET_NO_OPENCV
   // Image decoding runs in our own worker threads; OpenCV's pool would oversubscribe the cores.
   cv::setNumThreads(1);
+#endif
 }
 
 int runtime_threads() { return at::get_num_threads(); }
