@@ -33,7 +33,12 @@ which equals an unsharded run. With --tool heatmap, task i of N runs
       --shard i/N --output-dir OUT/maps DATA [TOOL-OPTIONS]
 All tasks write into OUT/maps (each image's files are its own, and mirror DATA's tree, so
 the folder is what an unsharded run gives); a task that finishes marks OUT/tasks/done-i-of-N,
-and the merge checks that every task has finished.
+and the merge checks that every task has finished. With --tool stylize, task i of N runs
+  bagnet-stylize --content DATA --styles STYLES --device DEVICE --threads T \
+      --shard i/N --output-dir OUT/stylized -q [TOOL-OPTIONS]
+(MODEL is not used; --vgg/--decoder/--preset go after --), all tasks write into OUT/stylized
+and its manifest-i-of-N.csv, and the merge runs bagnet-stylize --merge OUT/stylized, which
+refuses unfinished shards and writes OUT/stylized/manifest.csv (equal to an unsharded run's).
 i = SLURM_ARRAY_TASK_ID and N = SLURM_ARRAY_TASK_COUNT (the array must be 0-(N-1)).
 
 Resumable: an output directory is never overwritten, so a requeued task (preemption, node
@@ -46,7 +51,9 @@ every task has succeeded (--dependency=afterok:<array job id>; it is cancelled i
 fails or is cancelled). It prints the commands that resubmit failed tasks and merge by hand.
 
 Options (or environment variables; options win):
-  --tool T          TOOL      eval (bagnet-eval, default) or heatmap (bagnet-heatmap)
+  --tool T          TOOL      eval (bagnet-eval, default), heatmap (bagnet-heatmap) or
+                              stylize (bagnet-stylize)
+  --styles DIR      STYLES    stylize: folder of style images (required)
   --model M         MODEL     registered model (bagnet-models), default bagnet33
   --weights FILE    WEIGHTS   weights file (default: the registry's file in $BAGNET_WEIGHTS)
   --data PATH       DATA      eval: dataset folder or path,label list file; heatmap: an image,
@@ -90,6 +97,8 @@ Examples:
       --shards 8 -- --stride 4 --top 2
   scripts/slurm_eval.sh merge --out runs/in-val --shards 8
   scripts/slurm_eval.sh merge --tool heatmap --out runs/maps     # checks that all tasks finished
+  scripts/slurm_eval.sh submit --tool stylize --data /data/imagenet/val --styles /data/paintings \
+      --out runs/sin --shards 16 -- --preset stylized-imagenet --seed 0
   # one task by hand, no Slurm (e.g. a smoke test):
   SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=4 scripts/slurm_eval.sh task --model bagnet9 \
       --weights w.pt --data list.csv --out /tmp/run --device cpu --threads 1
@@ -118,6 +127,7 @@ TOOL=${TOOL:-eval}
 MODEL=${MODEL:-bagnet33}
 WEIGHTS=${WEIGHTS:-}
 DATA=${DATA:-}
+STYLES=${STYLES:-}
 OUT=${OUT:-}
 SHARDS=${SHARDS:-}
 BIN=${BIN:-}
@@ -138,6 +148,7 @@ while (($#)); do
     --model) MODEL=${2:?--model needs a value} && shift 2 ;;
     --weights) WEIGHTS=${2:?--weights needs a value} && shift 2 ;;
     --data) DATA=${2:?--data needs a value} && shift 2 ;;
+    --styles) STYLES=${2:?--styles needs a value} && shift 2 ;;
     --out) OUT=${2:?--out needs a value} && shift 2 ;;
     --shards) SHARDS=${2:?--shards needs a value} && shift 2 ;;
     --bin) BIN=${2:?--bin needs a value} && shift 2 ;;
@@ -160,7 +171,8 @@ done
 case $TOOL in
   eval) tool_bin=bagnet-eval helper_bin=bagnet-merge ;;
   heatmap) tool_bin=bagnet-heatmap helper_bin="" ;;
-  *) die "--tool must be eval or heatmap, not '$TOOL'" ;;
+  stylize) tool_bin=bagnet-stylize helper_bin="" ;;
+  *) die "--tool must be eval, heatmap or stylize, not '$TOOL'" ;;
 esac
 [[ -n $OUT ]] || die "no output folder: set OUT or --out (see --help)"
 [[ -z $SHARDS || $SHARDS =~ ^[1-9][0-9]*$ ]] || die "--shards must be a positive integer, not '$SHARDS'"
@@ -222,6 +234,7 @@ case $mode in
     [[ -e $DATA ]] || { [[ $TOOL == heatmap ]] && compgen -G "$DATA" >/dev/null; } ||
       die "$DATA: no such file or folder"
     [[ -z $WEIGHTS || -f $WEIGHTS ]] || die "$WEIGHTS: no such file"
+    [[ $TOOL != stylize || -d $STYLES ]] || die "no style folder: set STYLES or --styles (now '$STYLES')"
     [[ -x $BIN/$tool_bin ]] || die "$BIN: no $tool_bin"
     [[ -z $helper_bin || -x $BIN/$helper_bin ]] || die "$BIN: no $helper_bin"
     [[ -z $mem ]] || mem_mb "$mem" >/dev/null || die "--mem must be a size like 4000, 16G or 512M, not '$mem'"
@@ -267,6 +280,7 @@ case $mode in
     [[ -z $WEIGHTS ]] || args+=(--weights "$(abspath "$WEIGHTS")")
     [[ -z $THREADS ]] || args+=(--threads "$THREADS")
     [[ -z $WORKERS ]] || args+=(--workers "$WORKERS")
+    [[ -z $STYLES ]] || args+=(--styles "$(abspath "$STYLES")")
     self=$(abspath "${BASH_SOURCE[0]}")
     name="bagnet-$TOOL-$MODEL"
     # The user's sbatch options come after ours: for sbatch the last one wins.
@@ -295,6 +309,8 @@ case $mode in
     echo "array job $job ($SHARDS tasks), merge job $merge_job (starts when all tasks have succeeded; cancelled if one fails)"
     if [[ $TOOL == eval ]]; then
       echo "results: $out/merged; logs: $out/slurm-*.out"
+    elif [[ $TOOL == stylize ]]; then
+      echo "images: $out/stylized (manifest.csv after the merge); logs: $out/slurm-*.out"
     else
       echo "maps: $out/maps; logs: $out/slurm-*.out"
     fi
@@ -335,6 +351,12 @@ case $mode in
         --workers "$WORKERS" --shard "$id/$count" --output-dir "$dir" -q)
       [[ -z $WEIGHTS ]] || cmd+=(-w "$WEIGHTS")
       cmd+=("${extra[@]}")
+    elif [[ $TOOL == stylize ]]; then
+      [[ -n $STYLES ]] || die "no style folder: set STYLES or --styles"
+      dir=$OUT/stylized
+      mkdir -p "$dir"
+      cmd=("$BIN/bagnet-stylize" --content "$DATA" --styles "$STYLES" --device "$DEVICE" --threads "$THREADS"
+        --shard "$id/$count" --output-dir "$dir" -q "${extra[@]}")
     else
       dir=$OUT/maps
       mkdir -p "$dir" "$OUT/tasks"
@@ -390,9 +412,14 @@ case $mode in
     case $rc in
       0) echo "[$(date -u +%FT%TZ)] task $id/$count done: $dir" ;;
       3)
-        [[ $TOOL == eval ]] || die "task $id/$count failed (bagnet-heatmap exit code 3)"
-        echo "slurm_eval.sh: warning: task $id/$count finished, but some images were unreadable;" \
+        [[ $TOOL != heatmap ]] || die "task $id/$count failed (bagnet-heatmap exit code 3)"
+        if [[ $TOOL == stylize ]]; then
+          echo "slurm_eval.sh: warning: task $id/$count finished, but some images were unreadable;" \
+            "they are listed in $dir/skipped-$id-of-$count.txt" >&2
+        else
+          echo "slurm_eval.sh: warning: task $id/$count finished, but some images were unreadable;" \
           "they are excluded and listed under \"failures\" in $dir/summary.json" >&2
+        fi
         ;;
       *)
         echo "slurm_eval.sh: task $id/$count failed (bagnet-$TOOL exit code $rc)" >&2
@@ -404,6 +431,11 @@ case $mode in
     ;;
 
   merge)
+    if [[ $TOOL == stylize ]]; then
+      # Every shard's manifest present and finished, all of one dataset: one manifest.csv.
+      "$BIN/bagnet-stylize" --merge "$OUT/stylized"
+      exit 0
+    fi
     if [[ $TOOL == heatmap ]]; then
       # The maps are in place already: check that every task finished.
       if [[ -z $SHARDS ]]; then

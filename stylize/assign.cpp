@@ -105,7 +105,15 @@ std::size_t merge_manifests(const std::string& output_dir) {
     count = n;
     shards[i] = e.path();
   }
-  if (!count) throw Error(output_dir, "no shard manifests (manifest-I-of-N.json) to merge");
+  if (!count) {
+    // An unsharded run (or a one-task array) has written manifest.csv itself.
+    if (fs::exists(fs::path(output_dir) / "manifest.csv", ec) &&
+        fs::exists(fs::path(output_dir) / "manifest.json", ec)) {
+      const auto lines = lines_of(read_file(output_dir + "/manifest.csv"));
+      return lines.empty() ? 0 : lines.size() - 1;
+    }
+    throw Error(output_dir, "no shard manifests (manifest-I-of-N.json) to merge");
+  }
   nlohmann::json dataset, shard_info = nlohmann::json::array();
   std::vector<std::string> rows, skipped;
   for (std::size_t i = 0; i < count; ++i) {
