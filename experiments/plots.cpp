@@ -55,7 +55,8 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::floor(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(v);
+  const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
+  for (double i = first; i <= last; ++i) t.push_back(i * step);
   if (t.size() < 2) t.push_back(t.back() + step);
   return t;
 }
@@ -224,7 +225,7 @@ void write_experiment_figure(const std::string& path, const nlohmann::json& s,
           const auto y = values(m[kind][fields[p]]);
           panels[p].series.push_back({"", color, std::string(kind) == "random", false, range(y.size()), y});
         }
-      legend.push_back({it.key() + ": " + map + "-guided patches", color, false, false, {}, {}});
+      legend.push_back({it.key() + ": the top patches of " + map + "'s map", color, false, false, {}, {}});
       legend.push_back({it.key() + ": random patches", color, true, false, {}, {}});
     }
     detail::write_panels(path,

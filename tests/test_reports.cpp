@@ -481,3 +481,32 @@ TEST_CASE("bagnet-shape-bias --html: figure, decision makers, stimuli by categor
   const Dom by_shape = load(page, "#correct=correct");
   CHECK(by_shape.cards == static_cast<int>(shape));
 }
+
+TEST_CASE("bagnet-experiment --html: the figure and every model's numbers", "[reports][experiments]") {
+  chromium();
+  const fs::path dir = scratch_dir("report_experiment");
+  // Two copies of the embedded model (keys bagnet11_fashion_mnist and bagnet11_fashion_mnist#2).
+  const auto r = run_tool(
+      "bagnet-experiment scramble -q --threads 2 -m bagnet11_fashion_mnist -m "
+      "bagnet11_fashion_mnist -g 1 -g 2 --data '" +
+      kExamples + "' --html -o '" + (dir / "run").string() + "'");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const fs::path page = dir / "run" / "index.html";
+  CHECK(r.err.find("wrote " + page.string()) != std::string::npos);
+  check_self_contained(read_file(page));
+  const Dom d = load(page);
+  check_clean(d);
+  CHECK(d.root.at("data-images-loaded") == "1");  // the figure
+  const auto s = nlohmann::json::parse(read_file(dir / "run" / "summary.json"));
+  // One table row per model, each with its original top-1 as the summary has it.
+  size_t rows = 0;
+  for (const auto& key : {"bagnet11_fashion_mnist", "bagnet11_fashion_mnist#2"}) {
+    const std::string cell = "\">" + std::string(key) + "</td>";
+    rows += d.html.find(cell) != std::string::npos;
+    CHECK(d.html.find(bagnet::reports::format_number(s["models"][key]["top1_original"], 4)) !=
+          std::string::npos);
+  }
+  CHECK(rows == 2);
+  CHECK(d.html.find("Experiment: scrambling") != std::string::npos);
+}
