@@ -43,7 +43,7 @@ struct ExperimentOptions {
   int batch_size = 64;  // images' variants per forward pass (never mixing images)
   int workers = 0;
   bool no_resize = false;
-  long long max_pixels = 0;  // 0: the pipeline's default guard
+  long long max_pixels = kDefaultMaxPixels;  // decompression-bomb guard (<= 0: the default)
   size_t shard_index = 0, shard_count = 1;
   bool overwrite = false;
   bool progress = true;
