@@ -3,9 +3,12 @@
 the same random weights and thread count, in one run. Prints a table and the ratios.
 
     /usr/bin/python3 scripts/bench_forward.py [--build build] [--threads 2] [--iters 10]
+        [--device cuda] [--batches 1 8 64] [--json-out rows.json]
 
 PyTorch is timed twice: as it runs by default, and with glibc's mmap/trim thresholds raised
 through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ (what the toolkit does with mallopt).
+On CUDA (--device cuda, scripts/gpu_check.sh) the malloc variants are left out (host memory is
+not where the activations live), and each timed pass ends with torch.cuda.synchronize.
 """
 import argparse
 import json
@@ -24,18 +27,22 @@ import json, sys, time, torch, torchvision
 sys.path.insert(0, sys.argv[1])
 import bagnet_reference as ref
 model, weights, threads, iters, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+dev, batches = torch.device(sys.argv[7]), [int(b) for b in sys.argv[8].split(",")]
+torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the toolkit
+torch.backends.cudnn.benchmark = True
+sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 torch.set_num_threads(threads)
-sd = torch.load(weights)
+sd = {k: v.to(dev) for k, v in torch.load(weights).items()}
 if model == "resnet50":
-    net = torchvision.models.resnet50(); net.load_state_dict(sd); net.eval(); fwd = net
+    net = torchvision.models.resnet50(); net.load_state_dict(sd); net.eval(); net.to(dev); fwd = net
 else:
     q = int(model[len("bagnet"):]); fwd = lambda x: ref.pooled_logits(sd, x, q)
-for b in (1, 8):
-    x = torch.randn(b, 3, 224, 224)
+for b in batches:
+    x = torch.randn(b, 3, 224, 224).to(dev)
     ms = []
     with torch.no_grad():
         for i in range(warmup + iters):
-            t0 = time.perf_counter(); fwd(x); t1 = time.perf_counter()
+            t0 = time.perf_counter(); fwd(x); sync(); t1 = time.perf_counter()
             if i >= warmup: ms.append((t1 - t0) * 1000)
     ms.sort()
     print(json.dumps({"batch": b, "ms_median": ms[len(ms) // 2]}))
@@ -58,19 +65,21 @@ def make_weights(d):
     return paths
 
 
-def run_python(model, weights, threads, iters, warmup, tuned_malloc):
+def run_python(model, weights, threads, iters, warmup, tuned_malloc, device="cpu", batches=(1, 8)):
     env = dict(os.environ)
     if tuned_malloc:
         env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 30)
         env["MALLOC_TRIM_THRESHOLD_"] = str(1 << 30)
     out = subprocess.run([sys.executable, "-c", PY_WORKER, os.path.join(ROOT, "tests", "python"), model, weights,
-                          str(threads), str(iters), str(warmup)], env=env, check=True, capture_output=True, text=True)
+                          str(threads), str(iters), str(warmup), device, ",".join(map(str, batches))], env=env,
+                         check=True, capture_output=True, text=True)
     return {r["batch"]: r["ms_median"] for r in map(json.loads, out.stdout.split("\n")[:-1])}
 
 
-def run_cpp(bench, model, weights, threads, iters, warmup, extra=()):
+def run_cpp(bench, model, weights, threads, iters, warmup, extra=(), device="cpu", batches=(1, 8)):
     out = subprocess.run([bench, "--model", model, "--weights", weights, "--threads", str(threads), "--iters",
-                          str(iters), "--warmup", str(warmup), "--batch", "1", "8", *extra],
+                          str(iters), "--warmup", str(warmup), "--device", device, "--batch", *map(str, batches),
+                          *extra],
                          check=True, capture_output=True, text=True)
     return {r["batch"]: r["ms_median"] for r in map(json.loads, out.stdout.split("\n")[:-1])}
 
@@ -82,25 +91,37 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=["bagnet9", "bagnet17", "bagnet33", "resnet50"])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--json-out", help="also write the rows here as JSON objects")
     args = ap.parse_args()
+    cpu = args.device == "cpu"
     bench = os.path.join(args.build, "bagnet-bench")
-    print("forward pass, 224x224, %d threads, median of %d (ms per batch)" % (args.threads, args.iters))
+    print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch)" % (args.device, args.threads, args.iters))
     header = ("model", "batch", "torch", "torch+malloc", "C++", "C++ NCHW", "C++ dflt malloc", "torch/C++")
     print("%-9s %5s %9s %13s %9s %9s %15s %9s" % header)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         weights = make_weights(d)
         for m in args.models:
-            py = run_python(m, weights[m], args.threads, args.iters, args.warmup, False)
-            py_t = run_python(m, weights[m], args.threads, args.iters, args.warmup, True)
-            cpp = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup)
-            cpp_cl = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup, ["--contiguous"])
-            cpp_dm = run_cpp(bench, m, weights[m], args.threads, args.iters, args.warmup, ["--default-malloc"])
-            for b in (1, 8):
-                row = (m, b, py[b], py_t[b], cpp[b], cpp_cl[b], cpp_dm[b], py[b] / cpp[b])
+            common = (args.threads, args.iters, args.warmup)
+            dev = dict(device=args.device, batches=args.batches)
+            py = run_python(m, weights[m], *common, False, **dev)
+            py_t = run_python(m, weights[m], *common, True, **dev) if cpu else {}
+            cpp = run_cpp(bench, m, weights[m], *common, **dev)
+            cpp_cl = run_cpp(bench, m, weights[m], *common, ["--contiguous"], **dev)
+            cpp_dm = run_cpp(bench, m, weights[m], *common, ["--default-malloc"], **dev) if cpu else {}
+            for b in args.batches:
+                row = (m, b, py[b], py_t.get(b, float("nan")), cpp[b], cpp_cl[b], cpp_dm.get(b, float("nan")),
+                       py[b] / cpp[b])
                 rows.append(row)
                 print("%-9s %5d %9.1f %13.1f %9.1f %9.1f %15.1f %8.2fx" % row, flush=True)
     print(json.dumps({"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    if args.json_out:
+        keys = ("model", "batch", "torch", "torch_malloc", "cpp", "cpp_nchw", "cpp_default_malloc", "torch_over_cpp")
+        with open(args.json_out, "w") as f:
+            json.dump({"device": args.device, "threads": args.threads, "iters": args.iters,
+                       "rows": [{k: None if v != v else v for k, v in zip(keys, r)} for r in rows]}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,23 @@
 
     /usr/bin/python3 scripts/bench_heatmap.py [--build build] [--threads 0] [--iters 3] [--sizes 224 96]
 
+--pytorch-only runs part 2 alone (scripts/gpu_check.sh, whose minimal build has no bagnet-heatmap,
+times the toolkit with bagnet-bench --mode dense); --device cuda runs both parts on the GPU
+(TF32 off, torch.cuda.synchronize before each time is taken).
+
 Weights: the test fixtures build/fixtures/bagnet{9,17,33}.pt (random, official shapes).
 """
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The PyTorch side runs in this interpreter when it has torch (the GPU machine's python3), else
+# in Debian's.
+PYTHON = sys.executable if importlib.util.find_spec("torch") else "/usr/bin/python3"
 
 # The PyTorch a-trous map, run in its own process (malloc thresholds are read at start-up).
 PY_ATROUS = r"""
@@ -31,9 +39,13 @@ import torch.nn.functional as F
 sys.path.insert(0, sys.argv[1])
 import bagnet_reference as ref
 weights, q, size, threads, iters = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+dev = torch.device(sys.argv[7])
+torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the toolkit
+torch.backends.cudnn.benchmark = True
+sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 if threads > 0:
     torch.set_num_threads(threads)
-sd = torch.load(weights)
+sd = {k: v.to(dev) for k, v in torch.load(weights).items()}
 
 def fold(conv, bn):  # torch.nn.utils.fusion.fuse_conv_bn_weights with conv bias 0
     r = torch.rsqrt(sd[bn + ".running_var"] + 1e-5)
@@ -70,11 +82,11 @@ def atrous_map(x, classes):
     return F.linear(f.permute(0, 2, 3, 1), sd["fc.weight"][classes], sd["fc.bias"][classes]).permute(0, 3, 1, 2)
 
 torch.manual_seed(0)
-x = torch.randn(1, 3, size, size)
+x = torch.randn(1, 3, size, size).to(dev)
 out = {}
 with torch.no_grad():
     for k in (1, 10):
-        classes = torch.arange(k)
+        classes = torch.arange(k, device=dev)
         m = atrous_map(x, classes)
         assert m.shape[-2:] == (size, size), m.shape
         # Exactness: a few positions against the per-patch definition.
@@ -88,6 +100,7 @@ with torch.no_grad():
         for it in range(iters + 1):
             t0 = time.perf_counter()
             atrous_map(x, classes)
+            sync()
             if it:
                 times.append(time.perf_counter() - t0)
         out["ms_%d" % k] = sorted(times)[len(times) // 2] * 1000
@@ -106,6 +119,8 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[224, 96])
     ap.add_argument("--models", type=int, nargs="+", default=[9, 17, 33])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--pytorch-only", action="store_true", help="time the PyTorch a-trous maps alone")
+    ap.add_argument("--json-out", help="--pytorch-only: also write the rows here")
     args = ap.parse_args()
     weights_dir = args.weights_dir or os.path.join(args.build, "fixtures")
     threads = args.threads if args.threads > 0 else os.cpu_count()
@@ -114,16 +129,26 @@ def main():
     for size in args.sizes:
         for q in args.models:
             w = os.path.join(weights_dir, "bagnet%d.pt" % q)
+            py = subprocess.run([PYTHON, "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q),
+                                 str(size), str(threads), str(args.iters), args.device], check=True,
+                                capture_output=True, text=True, env=env)
+            py = json.loads(py.stdout.strip().splitlines()[-1])
+            if args.pytorch_only:
+                rows.append(dict(py, model="bagnet%d" % q, size=size, device=args.device, iters=args.iters))
+                print(json.dumps(rows[-1]), flush=True)
+                continue
             cmd = [os.path.join(args.build, "bagnet-heatmap"), "--benchmark", "--model", "bagnet%d" % q,
                    "--weights", w, "--threads", str(threads), "--device", args.device, "--bench-size", str(size),
                    "--bench-iters", str(args.iters), "--bench-patch-rows", str(args.patch_rows)]
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-            py = subprocess.run(["/usr/bin/python3", "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q),
-                                 str(size), str(threads), str(args.iters)], check=True, capture_output=True, text=True,
-                                env=env)
-            r["pytorch_atrous"] = json.loads(py.stdout.strip().splitlines()[-1])
+            r["pytorch_atrous"] = py
             rows.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
+    if args.pytorch_only:
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump({"device": args.device, "threads": threads, "rows": rows}, f, indent=1)
+        return
     r0 = rows[0]
     print("device %s, %d threads, median of %d" % (r0["device"], r0["threads"], r0["iters"]))
     print("| model | size | classify | map s=8 | toolkit s=1 phases (1 / 10 cl.) | toolkit s=1 atrous (1 / 10 cl.) "
