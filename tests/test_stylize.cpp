@@ -311,6 +311,48 @@ TEST_CASE("bagnet-stylize: shards merged, killed and resumed, other seed; bad in
     for (const auto& p : outputs) CHECK(max_pixel_diff(out / p, d / "whole" / p) <= 1);
   }
 
+  {  // SIGTERM: the batch in hand finished, exit 143, a manifest of what exists marked unfinished.
+    const fs::path out = d / "terminated";
+    const std::string cmd =
+        std::string(BAGNET_BIN_DIR) + "/" + common + " --seed 5 --batch-size 2 -o " + out.string();
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 2400 && !(fs::exists(out) && !pngs_below(out).empty()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 143);
+    const auto j = nlohmann::json::parse(read_file(out / "manifest.json"));
+    CHECK(j["progress"]["complete"] == false);
+    const size_t written = pngs_below(out).size();
+    CHECK(j["progress"]["written"] == written);
+    CHECK(written % 2 == 0);  // whole batches
+    r = run_tool(common + " --seed 5 -o " + out.string());
+    REQUIRE(r.status == 0);
+    CHECK(read_file(out / "manifest.csv") == whole);
+  }
+
+  {  // The Stylized-ImageNet preset: 224x224 outputs; the flags it fixes are refused beside it.
+    r = run_tool("bagnet-stylize -q --threads 2 --preset stylized-imagenet --content " +
+                 (d / "content" / "n01440764" / "n01440764_0.JPEG.png").string() + " --styles " +
+                 (d / "styles").string() + weights_flags() + " -o " + (d / "sin").string());
+    REQUIRE(r.status == 0);
+    const cv::Mat img = cv::imread((d / "sin" / "n01440764_0.JPEG.png").string());
+    CHECK(img.cols == 224);
+    CHECK(img.rows == 224);
+    CHECK(nlohmann::json::parse(read_file(d / "sin" / "manifest.json"))["dataset"]["preset"] ==
+          "stylized-imagenet");
+    r = run_tool(common + " --preset stylized-imagenet --alpha 0.5 -o " + (d / "x").string());
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Catch::Contains("--alpha") && Catch::Contains("fixed by --preset"));
+  }
+
   // Bad inputs: one line each, non-zero exit.
   fs::create_directories(d / "empty_styles");
   r = run_tool("bagnet-stylize -q --content " + (d / "content").string() + " --styles " +
