@@ -33,6 +33,23 @@ std::vector<int64_t> json_list(const nlohmann::json& row, const char* key, std::
   return row.contains(key) ? row.at(key).get<std::vector<int64_t>>() : fallback;
 }
 
+const char* batchnorm_text(const LoadedModel& m) {
+  bool any = false;
+  for (const auto& mod : m.net->modules(false))
+    any |= dynamic_cast<torch::nn::BatchNorm2dImpl*>(mod.get()) != nullptr;
+  if (!any) return "none in this architecture";
+  if (m.batchnorm_folded) return "folded into the convolutions";
+  return m.net->supports_folding() ? "separate" : "separate (folding not implemented for this architecture)";
+}
+
+// What NetworkImpl::logit_map gives for this network.
+const char* logit_map_text(const NetworkImpl& net) {
+  if (!net.has_patch_logits())
+    return "none: the head is not a mean over positions followed by a linear layer";
+  if (dynamic_cast<const BagNetImpl*>(&net)) return "patch logits: each position sees one q x q patch";
+  return "per-position logits that average to the logits, but each sees most of the image: no patch logits";
+}
+
 }  // namespace
 
 std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec) {
@@ -206,10 +223,8 @@ nlohmann::json model_json(const LoadedModel& m, bool no_resize) {
       {"architecture", m.spec.architecture},
       {"num_classes", m.spec.num_classes},
       {"weights", {{"path", m.weights_path}, {"sha256", m.weights_sha256}, {"format", m.checkpoint_format}}},
-      {"batchnorm", m.batchnorm_folded          ? "folded into the convolutions"
-                    : m.net->supports_folding() ? "separate"
-                                                : "separate (folding not implemented for this architecture)"},
-      {"patch_logits", m.net->has_patch_logits()},
+      {"batchnorm", batchnorm_text(m)},
+      {"logit_map", logit_map_text(*m.net)},
       {"preprocessing",
        {{"resize_shorter", p.resize},
         {"center_crop", p.crop},

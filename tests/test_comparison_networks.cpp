@@ -81,6 +81,9 @@ TEST_CASE("BatchNorm folding keeps the comparison networks' logits", "[networks]
       REQUIRE(m.batchnorm_folded);
       REQUIRE(m.net->folded());
       CHECK(model_json(m, false)["batchnorm"] == "folded into the convolutions");
+      // VGG has no logit map; GoogLeNet and ResNet-152 have one, but not local.
+      CHECK(model_json(m, false)["logit_map"].get<std::string>().find(
+                model == "vgg16_bn" ? "none" : "no patch logits") != std::string::npos);
       check_parity(m, model, "BatchNorm folded");
     }
   }
@@ -89,6 +92,11 @@ TEST_CASE("BatchNorm folding keeps the comparison networks' logits", "[networks]
     CHECK(!m.batchnorm_folded);
     CHECK(!m.net->folded());
     CHECK(model_json(m, false)["batchnorm"] == "separate (folding not implemented for this architecture)");
+  }
+  SECTION("vgg16: no BatchNorm to fold, no logit map") {
+    auto m = load("vgg16", "vgg16_zip.pth", /*fold=*/true);
+    CHECK(model_json(m, false)["batchnorm"] == "none in this architecture");
+    CHECK(model_json(m, false)["logit_map"].get<std::string>().find("none") == 0);
   }
 }
 

@@ -449,12 +449,15 @@ TrainResult train(const TrainConfig& config_in) {
   if (!c.init.empty()) {
     StateDict sd = load_state_dict(c.init);
     if (c.new_head) {
+      // The final Linear ("fc", "classifier", "classifier.6") keeps its fresh initialisation.
+      const std::string w = net->head_layer() + ".weight", b = net->head_layer() + ".bias";
+      const auto params = net->named_parameters();
       TensorList kept;
       for (auto& [k, t] : sd.tensors)
-        if (k != "fc.weight" && k != "fc.bias") kept.emplace_back(k, t);
+        if (k != w && k != b) kept.emplace_back(k, t);
       sd.tensors = kept;
-      sd.tensors.emplace_back("fc.weight", net->fc->weight.detach().clone());
-      sd.tensors.emplace_back("fc.bias", net->fc->bias.detach().clone());
+      sd.tensors.emplace_back(w, params[w].detach().clone());
+      sd.tensors.emplace_back(b, params[b].detach().clone());
     }
     load_weights(*net, sd, c.init, c.model);
   }

@@ -22,7 +22,7 @@ struct TrainConfig {
     return b;
   }();
   std::string init;       // checkpoint to start from (fine-tuning)
-  bool new_head = false;  // re-initialise fc (e.g. for another class count)
+  bool new_head = false;  // re-initialise the final Linear (head_layer(); e.g. for another class count)
 
   // Data: an MNIST-style idx directory, or ImageNet-style class folders.
   std::string data;              // directory
