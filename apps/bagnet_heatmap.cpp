@@ -69,7 +69,13 @@ int main(int argc, char** argv) {
   bagnet::cli::add_image_options(app, o.no_resize, o.max_pixels);
   app.add_flag("--overwrite", o.overwrite,
                "Recompute images whose outputs exist (default: skip them, i.e. resume)");
-  app.add_option("--shard", shard, "i/n: process only images k with k mod n = i of the sorted list");
+  app.add_option("--shard", shard,
+                 "i/n: process only images k with k/B mod n = i of the sorted list (B = --batch-size)");
+  app.add_option("-b,--batch-size", o.batch_size,
+                 "Images per forward pass, for many small images: blocks of B consecutive images share "
+                 "passes (images of one size, at most 65536 pixels together)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--colormap", o.render.colormap, "RdBu_r, RdBu, bwr, seismic")->capture_default_str();
   app.add_option("--percentile", o.render.percentile, "Colour limits at +-(this percentile of |map|)")
       ->check(CLI::Range(0.0, 100.0))

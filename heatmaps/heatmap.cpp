@@ -20,11 +20,19 @@ struct HeatmapModel::Impl {
   BagNetImpl* net = nullptr;
   const Labels* labels = nullptr;
 
-  torch::Tensor input(const std::vector<float>& chw, int h, int w) const {
-    const int64_t c = model.spec.in_channels;
-    if (chw.size() != static_cast<size_t>(c) * h * w)
-      throw Error(model.spec.name, "image has the wrong number of channels for this model");
-    return torch::from_blob(const_cast<float*>(chw.data()), {1, c, h, w}, torch::kFloat32).to(model.device);
+  // [N, C, h, w] on the model's device from N normalised CHW images of one size.
+  torch::Tensor input(const std::vector<const std::vector<float>*>& chws, int h, int w) const {
+    const int64_t c = model.spec.in_channels, n = static_cast<int64_t>(chws.size());
+    const size_t numel = static_cast<size_t>(c) * h * w;
+    for (const auto* chw : chws)
+      if (chw->size() != numel)
+        throw Error(model.spec.name, "image has the wrong number of channels for this model");
+    if (n == 1)
+      return torch::from_blob(const_cast<float*>(chws[0]->data()), {1, c, h, w}, torch::kFloat32)
+          .to(model.device);
+    auto x = torch::empty({n, c, h, w}, torch::kFloat32);
+    for (int64_t i = 0; i < n; ++i) std::copy(chws[i]->begin(), chws[i]->end(), x[i].data_ptr<float>());
+    return x.to(model.device);
   }
 };
 
@@ -62,24 +70,49 @@ void HeatmapModel::check(const MapOptions& o) const {
 }
 
 std::vector<float> HeatmapModel::classify(const std::vector<float>& chw, int h, int w) {
+  return classify(std::vector<const std::vector<float>*>{&chw}, h, w)[0];
+}
+
+std::vector<std::vector<float>> HeatmapModel::classify(const std::vector<const std::vector<float>*>& chws,
+                                                       int h, int w) {
   torch::NoGradGuard no_grad;
   const int q = patch_size();
   if (h < q || w < q)
     throw Error(std::to_string(h) + "x" + std::to_string(w), "image smaller than the " + std::to_string(q) +
                                                                  "x" + std::to_string(q) +
                                                                  " patch: the network cannot classify it");
-  auto logits = impl_->model.net->forward(impl_->input(chw, h, w)).to(torch::kCPU).contiguous();
-  return std::vector<float>(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+  const auto logits = impl_->model.net->forward(impl_->input(chws, h, w)).to(torch::kCPU).contiguous();
+  std::vector<std::vector<float>> out;
+  const int64_t k = logits.size(1);
+  for (int64_t i = 0; i < logits.size(0); ++i)
+    out.emplace_back(logits.data_ptr<float>() + i * k, logits.data_ptr<float>() + (i + 1) * k);
+  return out;
 }
 
 ClassMaps HeatmapModel::maps(const std::vector<float>& chw, int h, int w, const std::vector<int>& classes,
                              const MapOptions& o) {
+  return std::move(maps(std::vector<const std::vector<float>*>{&chw}, h, w, {classes}, o)[0]);
+}
+
+std::vector<ClassMaps> HeatmapModel::maps(const std::vector<const std::vector<float>*>& chws, int h, int w,
+                                          const std::vector<std::vector<int>>& classes, const MapOptions& o) {
   check(o);
+  if (classes.size() != chws.size()) throw Error("maps", "one class list per image is needed");
   torch::NoGradGuard no_grad;
-  const auto x = impl_->input(chw, h, w);
+  const auto x = impl_->input(chws, h, w);
+  // The union of the images' classes, in first-seen order (one image: its own order); empty
+  // when any image wants all classes.
+  std::vector<int> all_classes;
+  bool every = false;
+  for (const auto& cs : classes) {
+    every = every || cs.empty();
+    for (int c : cs)
+      if (std::find(all_classes.begin(), all_classes.end(), c) == all_classes.end()) all_classes.push_back(c);
+  }
+  if (every) all_classes.clear();
   torch::Tensor idx;
-  if (!classes.empty())
-    idx = torch::tensor(std::vector<int64_t>(classes.begin(), classes.end()), torch::kLong);
+  if (!all_classes.empty())
+    idx = torch::tensor(std::vector<int64_t>(all_classes.begin(), all_classes.end()), torch::kLong);
   torch::Tensor m;
   if (o.method == "patches") {
     m = patch_logit_maps(*impl_->net, x, o.stride, idx, o.patch_batch);
@@ -90,16 +123,32 @@ ClassMaps HeatmapModel::maps(const std::vector<float>& chw, int h, int w, const 
     d.algorithm = o.dense_algorithm;
     m = dense_logit_maps(*impl_->net, x, d, idx);
   }
-  m = m[0].to(torch::kCPU).contiguous();
-  ClassMaps out;
-  out.rows = static_cast<int>(m.size(1));
-  out.cols = static_cast<int>(m.size(2));
-  if (classes.empty()) {
-    for (int c = 0; c < num_classes(); ++c) out.classes.push_back(c);
-  } else {
-    out.classes = classes;
+  m = m.to(torch::kCPU).contiguous();
+  const int rows = static_cast<int>(m.size(2)), cols = static_cast<int>(m.size(3));
+  const size_t plane = static_cast<size_t>(rows) * cols;
+  // Row of class c in m.
+  auto row_of = [&](int c) {
+    return every
+               ? c
+               : static_cast<int>(std::find(all_classes.begin(), all_classes.end(), c) - all_classes.begin());
+  };
+  std::vector<ClassMaps> out(chws.size());
+  for (size_t i = 0; i < chws.size(); ++i) {
+    ClassMaps& r = out[i];
+    r.rows = rows;
+    r.cols = cols;
+    if (classes[i].empty()) {
+      for (int c = 0; c < num_classes(); ++c) r.classes.push_back(c);
+    } else {
+      r.classes = classes[i];
+    }
+    r.data.resize(r.classes.size() * plane);
+    const float* base = m.data_ptr<float>() + static_cast<int64_t>(i) * m.size(1) * plane;
+    for (size_t j = 0; j < r.classes.size(); ++j) {
+      const float* src = base + static_cast<size_t>(row_of(r.classes[j])) * plane;
+      std::copy(src, src + plane, r.data.begin() + j * plane);
+    }
   }
-  out.data.assign(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
   return out;
 }
 

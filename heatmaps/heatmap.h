@@ -49,6 +49,15 @@ class HeatmapModel {
   ClassMaps maps(const std::vector<float>& chw, int height, int width, const std::vector<int>& classes,
                  const MapOptions& options);
 
+  // The same for a batch of images of one size, in one forward pass (many small images share
+  // the passes). Each image's result equals its single-image call up to float rounding: the
+  // convolution kernels may sum in another order for another batch size (tests/test_heatmaps).
+  std::vector<std::vector<float>> classify(const std::vector<const std::vector<float>*>& chws, int height,
+                                           int width);
+  // classes[i]: image i's classes (empty = all); the fc rows of their union are applied once.
+  std::vector<ClassMaps> maps(const std::vector<const std::vector<float>*>& chws, int height, int width,
+                              const std::vector<std::vector<int>>& classes, const MapOptions& options);
+
   // Timings on a random size x size image (benchmark, not a test): classification, the
   // stride-8 map, stride-1 maps by both methods (the per-patch method timed on `patch_rows`
   // rows of positions and extrapolated when patch_rows < size), multiply-accumulates, and a

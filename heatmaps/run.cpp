@@ -148,24 +148,63 @@ std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const s
   return unique;
 }
 
+// What one image's outputs are made of, computed for a batch of images at once.
+struct ImageResult {
+  std::vector<float> logits;  // pooled logits; empty when neither --top nor the figures need them
+  std::vector<int> shown;     // classes rendered (explicit, target, top-K)
+  nlohmann::json top_json;    // the top-K pooled logits
+  int target = -1;            // the --targets class
+  ClassMaps maps;
+  std::string error;  // set when the image's classes cannot be found (it gets no maps)
+};
+
+// Logits, classes and maps of a batch of images of one size (one forward pass each).
+std::vector<ImageResult> compute_batch(RunContext& ctx, const std::vector<const LoadedImage*>& batch) {
+  const RunOptions& o = ctx.o;
+  const int h = batch[0]->height, w = batch[0]->width;
+  std::vector<const std::vector<float>*> chws;
+  for (const auto* item : batch) chws.push_back(&item->chw);
+  std::vector<ImageResult> results(batch.size());
+  if (o.top > 0 || !o.no_png) {
+    auto logits = ctx.model.classify(chws, h, w);
+    for (size_t i = 0; i < batch.size(); ++i) results[i].logits = std::move(logits[i]);
+  }
+  std::vector<const std::vector<float>*> mapped;
+  std::vector<std::vector<int>> classes;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ImageResult& r = results[i];
+    try {
+      r.shown = shown_classes(ctx, *batch[i], r.logits, r.top_json, r.target);
+    } catch (const Error& e) {
+      r.error = e.path() == batch[i]->path ? std::string(e.what()) : batch[i]->path + ": " + e.what();
+      continue;
+    }
+    mapped.push_back(chws[i]);
+    classes.push_back(o.all ? std::vector<int>{} : r.shown);
+  }
+  if (mapped.empty()) return results;
+  auto maps = ctx.model.maps(mapped, h, w, classes, o.map);
+  size_t next = 0;
+  for (auto& r : results)
+    if (r.error.empty()) r.maps = std::move(maps[next++]);
+  return results;
+}
+
 // One image: the .npy, the renderings, and the sidecar last (its existence marks the image done).
 // `written` collects the files, so that a failure can remove an incomplete image's outputs.
-void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& stem,
+void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& stem, const ImageResult& result,
                    std::vector<std::string>& written) {
   auto write = [&](const std::string& file, const std::string& bytes) {
     written.push_back(file);
     atomic_write(file, bytes);
   };
   const RunOptions& o = ctx.o;
-  nlohmann::json top_json;
   const bool figures = !o.no_png;
-  const std::vector<float> logits =
-      o.top > 0 || figures ? ctx.model.classify(item.chw, item.height, item.width) : std::vector<float>{};
-  int target = -1;
-  const std::vector<int> shown = shown_classes(ctx, item, logits, top_json, target);
+  const std::vector<float>& logits = result.logits;
+  const std::vector<int>& shown = result.shown;
+  const int target = result.target;
   const ClassScores scores(logits);
-  const auto maps =
-      ctx.model.maps(item.chw, item.height, item.width, o.all ? std::vector<int>{} : shown, o.map);
+  const ClassMaps& maps = result.maps;
   const size_t plane = static_cast<size_t>(maps.rows) * maps.cols;
   auto map_of = [&](int c) {
     const auto at = std::find(maps.classes.begin(), maps.classes.end(), c) - maps.classes.begin();
@@ -264,7 +303,7 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
       {"provenance", ctx.provenance},
   };
   if (!item.conversion.empty()) side["conversion"] = item.conversion;
-  if (!top_json.is_null()) side["top"] = top_json;
+  if (!result.top_json.is_null()) side["top"] = result.top_json;
   if (target >= 0) side["target"] = class_json(labels, target);  // the true class, for reports
   write(stem.string() + ".json", side.dump(2) + "\n");
 }
@@ -319,11 +358,21 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
   counts.failed = list.failures.size();
   for (const auto& [in, why] : list.failures) std::cerr << in << ": " << why << "\n";
   ctx.root = common_root(list.files);
-  std::vector<std::string> todo;
-  std::map<std::string, fs::path> out_stem;  // file -> output path without extension
+  // This shard's images in list order. With batches, blocks of B consecutive images of the
+  // sorted list share forward passes and a shard takes whole blocks: an image's batch, and so
+  // the float rounding of its maps, is the same in a whole, sharded or resumed run.
+  const size_t block_size = std::max<size_t>(1, o.batch_size);
+  struct Entry {
+    std::string file;
+    fs::path stem;  // output path without extension
+    size_t block;
+    bool done;
+  };
+  std::vector<Entry> entries;
   std::map<fs::path, std::string> owner;
+  size_t todo = 0;
   for (size_t k = 0; k < list.files.size(); ++k) {
-    if (k % o.shard_count != o.shard_index) continue;
+    if (k / block_size % o.shard_count != o.shard_index) continue;
     const auto& f = list.files[k];
     const fs::path rel = fs::absolute(f).lexically_normal().lexically_relative(ctx.root);
     const fs::path stem = fs::path(o.output_dir) / rel.parent_path() / rel.stem();
@@ -332,48 +381,108 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
       ++counts.failed;
       continue;
     }
-    out_stem[f] = stem;
     // The sidecar is written last: when it exists, the image is complete.
-    if (!o.overwrite && fs::exists(stem.string() + ".json")) {
-      ++counts.skipped;
-      continue;
+    const bool done = !o.overwrite && fs::exists(stem.string() + ".json");
+    entries.push_back({f, stem, k / block_size, done});
+    done ? ++counts.skipped : ++todo;
+  }
+  // Blocks with work to do; a resumed block recomputes its finished images (without writing
+  // them) so that its batches are the same as in an uninterrupted run.
+  std::vector<std::vector<size_t>> blocks;  // indices into entries
+  std::vector<std::string> load;
+  for (size_t e = 0; e < entries.size();) {
+    size_t end = e;
+    bool work = false;
+    for (; end < entries.size() && entries[end].block == entries[e].block; ++end)
+      work = work || !entries[end].done;
+    if (work) {
+      blocks.emplace_back();
+      for (; e < end; ++e) {
+        blocks.back().push_back(e);
+        load.push_back(entries[e].file);
+      }
     }
-    todo.push_back(f);
+    e = end;
   }
   std::cerr << "bagnet-heatmap: " << ctx.model_json.value("name", "") << " on " << model.device() << ", "
             << runtime_threads() << " threads, stride " << o.map.stride << " (" << o.map.method << "), "
-            << todo.size() << " images"
-            << (counts.skipped ? ", " + std::to_string(counts.skipped) + " already done" : "") << "\n";
+            << todo << " images"
+            << (counts.skipped ? ", " + std::to_string(counts.skipped) + " already done" : "")
+            << (block_size > 1 ? ", batches of up to " + std::to_string(block_size) : "") << "\n";
 
   const size_t failed_before = counts.failed;
-  ImageLoader loader(todo, ctx.prep, o.max_pixels, 2, 8);
-  Progress progress("heatmap", todo.size(), o.progress && todo.size() > 1);
-  LoadedImage item;
-  while (!interrupted() && loader.next(item)) {
-    std::vector<std::string> written;
-    try {
-      if (!item.error.empty()) throw Error(item.path, item.error);
-      write_outputs(ctx, item, out_stem.at(item.path), written);
-      ++counts.done;
-    } catch (const OutputError&) {
-      // Disk full, permission: every later image would fail too. Keep what is complete.
-      remove_files(written);
-      progress.finish();
-      std::cerr << "bagnet-heatmap: stopped: " << counts.done
-                << " images done and kept; free space and run the "
-                << "same command to resume\n";
-      throw;
-    } catch (const Error& e) {
-      remove_files(written);
-      std::cerr << (e.path() == item.path ? std::string(e.what()) : item.path + ": " + e.what()) << "\n";
-      ++counts.failed;
-    }
+  ImageLoader loader(load, ctx.prep, o.max_pixels, 2, std::max<size_t>(8, block_size));
+  Progress progress("heatmap", todo, o.progress && todo > 1);
+  // An image that fails: its files removed, one line on stderr, counted.
+  auto fail = [&](const std::string& message, const std::vector<std::string>& written) {
+    remove_files(written);
+    std::cerr << message << "\n";
+    ++counts.failed;
     progress.advance();
+  };
+  for (const auto& block : blocks) {
+    if (interrupted()) break;
+    std::vector<LoadedImage> items(block.size());
+    for (auto& item : items) loader.next(item);
+    // Batches: the block's images of one size, in order, at most kBatchPixels pixels together.
+    std::vector<std::vector<const LoadedImage*>> batches;
+    std::map<std::pair<int, int>, size_t> open;  // size -> batch being filled
+    for (size_t i = 0; i < items.size(); ++i) {
+      const LoadedImage& item = items[i];
+      if (!item.error.empty()) {
+        if (!entries[block[i]].done) fail(item.path + ": " + item.error, {});
+        continue;
+      }
+      const std::pair<int, int> size{item.height, item.width};
+      const size_t cap = std::max<size_t>(1, kBatchPixels / (static_cast<size_t>(item.height) * item.width));
+      auto it = open.find(size);
+      if (it == open.end() || batches[it->second].size() >= cap) {
+        batches.emplace_back();
+        it = open.insert_or_assign(size, batches.size() - 1).first;
+      }
+      batches[it->second].push_back(&item);
+    }
+    for (const auto& batch : batches) {
+      if (interrupted()) break;
+      std::vector<ImageResult> results;
+      try {
+        results = compute_batch(ctx, batch);
+      } catch (const Error& e) {
+        for (const auto* item : batch)
+          if (!entries[block[item - items.data()]].done)
+            fail(e.path() == item->path ? std::string(e.what()) : item->path + ": " + e.what(), {});
+        continue;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const LoadedImage& item = *batch[i];
+        const Entry& entry = entries[block[&item - items.data()]];
+        if (entry.done) continue;
+        if (!results[i].error.empty()) {
+          fail(results[i].error, {});
+          continue;
+        }
+        std::vector<std::string> written;
+        try {
+          write_outputs(ctx, item, entry.stem, results[i], written);
+          ++counts.done;
+          progress.advance();
+        } catch (const OutputError&) {
+          // Disk full, permission: every later image would fail too. Keep what is complete.
+          remove_files(written);
+          progress.finish();
+          std::cerr << "bagnet-heatmap: stopped: " << counts.done
+                    << " images done and kept; free space and run the same command to resume\n";
+          throw;
+        } catch (const Error& e) {
+          fail(e.path() == item.path ? std::string(e.what()) : item.path + ": " + e.what(), written);
+        }
+      }
+    }
   }
   progress.finish();
   if (interrupted()) {
     counts.interrupted = true;
-    counts.left = todo.size() - counts.done - (counts.failed - failed_before);
+    counts.left = todo - counts.done - (counts.failed - failed_before);
   }
   return counts;
 }

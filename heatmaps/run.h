@@ -13,6 +13,10 @@
 
 namespace bagnet::heatmaps {
 
+// The most pixels one batch of images holds (--batch-size): a stride-1 BagNet-33 map of a 224
+// image alone takes ~2 GB, so larger images run one at a time whatever --batch-size says.
+constexpr std::size_t kBatchPixels = 65536;
+
 struct RunOptions {
   std::vector<int> classes;            // explicit classes (--class)
   int top = 0;                         // maps for the K top-predicted classes
@@ -23,6 +27,8 @@ struct RunOptions {
   std::size_t shard_index = 0, shard_count = 1;
   bool overwrite = false, panel = false, no_png = false, no_resize = false, progress = true;
   long long max_pixels = kDefaultMaxPixels;
+  // Images per forward pass (blocks of consecutive images; see run_heatmaps). 1: one at a time.
+  int batch_size = 1;
   MapOptions map;
   RenderOptions render;
 };
@@ -38,9 +44,12 @@ struct RunCounts {
 // the file name. Throws bagnet::Error naming the file and line.
 std::map<std::string, int> read_targets(const std::string& path, const Labels& labels);
 
-// Maps for the images of `inputs` (files, directories, globs) in this shard. Per-image failures
+// Maps for the images of `inputs` (files, directories, globs) in this shard. With a batch size
+// B > 1, blocks of B consecutive images of the sorted list are computed together (images of one
+// size share forward passes, at most kBatchPixels pixels each) and --shard deals out whole
+// blocks, so that an image's maps are bit-identical in a whole, sharded or resumed run. Per-image failures
 // are reported on stderr, one line each, and counted; the run goes on, and a failed image
-// leaves no files. Holds the folder's run lock (lib/run_lock.h). Stops after the image in hand
+// leaves no files. Holds the folder's run lock (lib/run_lock.h). Stops after the batch in hand
 // on SIGINT/SIGTERM (RunCounts::interrupted). A file that cannot be written (disk full) ends
 // the run with bagnet::OutputError; complete images stay, the incomplete one leaves nothing.
 RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inputs,

@@ -10,6 +10,7 @@
 #include "datasets/loader.h"
 #include "figures/map_figure.h"
 #include "heatmaps/dense.h"
+#include "heatmaps/heatmap.h"
 #include "heatmaps/patches.h"
 #include "heatmaps/render.h"
 #include "lib/error.h"
@@ -506,5 +507,92 @@ TEST_CASE("Colormaps are byte-identical to matplotlib's", "[heatmaps][render][py
                              (d / "lut.txt").string());
   INFO(r.err << "(needs python3-matplotlib, installed by scripts/setup.sh)");
   CHECK(r.status == 0);
+  fs::remove_all(d);
+}
+
+TEST_CASE("Batched maps and logits equal the single-image ones", "[heatmaps][batch]") {
+  // Four images of one size in one pass, as bagnet-heatmap --batch-size computes them.
+  ModelRequest request;
+  request.model = "bagnet9";
+  request.weights = fixture("bagnet9.pt");
+  request.device = "cpu";
+  heatmaps::HeatmapModel model(request);
+  torch::manual_seed(7);
+  std::vector<std::vector<float>> images;
+  for (int i = 0; i < 4; ++i) {
+    const auto x = torch::randn({3, 37, 29});
+    images.emplace_back(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+  }
+  std::vector<const std::vector<float>*> batch;
+  for (const auto& im : images) batch.push_back(&im);
+  heatmaps::MapOptions o;
+  o.stride = 1;
+  const std::vector<std::vector<int>> classes{{5, 3}, {3}, {}, {999, 5}};
+  const auto maps = model.maps(batch, 37, 29, classes, o);
+  const auto logits = model.classify(batch, 37, 29);
+  REQUIRE(maps.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    INFO("image " << i);
+    const auto single = model.maps(images[i], 37, 29, classes[i], o);
+    CHECK(maps[i].classes == single.classes);
+    CHECK(maps[i].rows == 37);
+    CHECK(maps[i].cols == 29);
+    REQUIRE(maps[i].data.size() == single.data.size());
+    const auto a = torch::tensor(maps[i].data), b = torch::tensor(single.data);
+    CHECK(relative_max_diff(a, b) < kTolerance);
+    const auto la = torch::tensor(logits[i]), lb = torch::tensor(model.classify(images[i], 37, 29));
+    CHECK(relative_max_diff(la, lb) < kTolerance);
+  }
+  // The batch's maps are those of each image's own classes: image 2 (all classes) holds class 5's
+  // map at row 5, which image 0 holds at row 0.
+  const size_t plane = 37 * 29;
+  CHECK(relative_max_diff(torch::tensor(std::vector<float>(maps[2].data.begin() + 5 * plane,
+                                                           maps[2].data.begin() + 6 * plane)),
+                          torch::tensor(model.maps(images[2], 37, 29, {5}, o).data)) < kTolerance);
+}
+
+TEST_CASE("bagnet-heatmap --batch-size: shards and resumed runs give the files of a whole batched run",
+          "[heatmaps][cli][batch]") {
+  const fs::path d = scratch_dir("batch");
+  const fs::path in = d / "in";
+  fs::create_directories(in);
+  // Ten 28x28 Fashion-MNIST images: blocks of 4 (4, 4, 2), two shards.
+  size_t n = 0;
+  for (const auto& e :
+       fs::recursive_directory_iterator(fs::path(BAGNET_SOURCE_DIR) / "examples/fashion-mnist"))
+    if (e.is_regular_file() && n < 10) fs::copy_file(e.path(), in / ("img" + std::to_string(n++) + ".png"));
+  REQUIRE(n == 10);
+  const std::string common = "--model bagnet11_fashion_mnist --stride 1 --top 2 --panel ";
+  const auto single = run_heatmap(common + "-o " + (d / "single").string() + " " + in.string());
+  const auto whole = run_heatmap(common + "-b 4 -o " + (d / "whole").string() + " " + in.string());
+  INFO(whole.err);
+  REQUIRE(single.status == 0);
+  REQUIRE(whole.status == 0);
+  CHECK(whole.err.find("batches of up to 4") != std::string::npos);
+  // Shard 1/2 is the middle block (images 4-7), then the whole list resumes into that folder after
+  // one finished image of the middle block lost its sidecar (its block is recomputed).
+  const fs::path part = d / "part";
+  REQUIRE(run_heatmap(common + "-b 4 --shard 1/2 -o " + part.string() + " " + in.string()).status == 0);
+  for (int i = 0; i < 10; ++i)
+    CHECK(fs::exists(part / ("img" + std::to_string(i) + ".json")) == (i >= 4 && i < 8));
+  fs::remove(part / "img5.json");
+  const auto resumed = run_heatmap(common + "-b 4 -o " + part.string() + " " + in.string());
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.err.find("3 already done") != std::string::npos);
+  size_t compared = 0;
+  for (const auto& e : fs::directory_iterator(d / "whole")) {
+    if (e.path().extension() == ".json") continue;  // sidecars carry the time
+    INFO(e.path().filename().string());
+    CHECK(read_file(e.path()) == read_file(part / e.path().filename()));
+    ++compared;
+    if (e.path().extension() != ".npy") continue;
+    // Batched maps equal one-at-a-time maps up to float rounding.
+    const auto a = bagnet::read_npy(e.path().string());
+    const auto b = bagnet::read_npy((d / "single" / e.path().filename()).string());
+    REQUIRE(a.shape == b.shape);
+    CHECK(relative_max_diff(torch::tensor(a.data), torch::tensor(b.data)) < kTolerance);
+  }
+  CHECK(compared == 10 * 4);  // .npy, two class figures and the panel per image
   fs::remove_all(d);
 }
