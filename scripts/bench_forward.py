@@ -5,8 +5,14 @@ the same random weights and thread count, in one run. Prints a table and the rat
     /usr/bin/python3 scripts/bench_forward.py [--build build] [--threads 2] [--iters 10]
         [--device cuda] [--batches 1 8 64] [--json-out rows.json]
 
-PyTorch is timed twice: as it runs by default, and with glibc's mmap/trim thresholds raised
-through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ (what the toolkit does with mallopt).
+PyTorch is timed four ways: as it runs by default ("torch"); with glibc's mmap/trim thresholds
+raised through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ (what the toolkit does with mallopt;
+"torch+malloc"); tuned eager ("tuned": raised thresholds, channels-last weights and input); and
+tuned TorchScript ("jit": the tuned version traced, torch.jit.freeze'd and passed through
+torch.jit.optimize_for_inference, which folds BatchNorm into the convolutions; three warm-up
+passes for the profiling executor). The BagNets run as the reference functional network of
+tests/python/bagnet_reference.py wrapped in an nn.Module whose buffers are the weights (so
+freezing sees them), ResNet-50 as torchvision's module.
 On CUDA (--device cuda, scripts/gpu_check.sh) the malloc variants are left out (host memory is
 not where the activations live), and each timed pass ends with torch.cuda.synchronize.
 """
@@ -32,15 +38,31 @@ torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False 
 torch.backends.cudnn.benchmark = True
 sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 torch.set_num_threads(threads)
+variant = sys.argv[9]  # eager, tuned (channels-last) or jit (tuned + trace, freeze, optimize_for_inference)
 sd = {k: v.to(dev) for k, v in torch.load(weights).items()}
+class BagNet(torch.nn.Module):  # the reference functional network; its weights as buffers
+    def __init__(self, sd, q):
+        super().__init__()
+        self.q, self.keys = q, list(sd)
+        for i, k in enumerate(self.keys): self.register_buffer("w%d" % i, sd[k])
+    def forward(self, x):
+        return ref.pooled_logits({k: getattr(self, "w%d" % i) for i, k in enumerate(self.keys)}, x, self.q)
 if model == "resnet50":
-    net = torchvision.models.resnet50(); net.load_state_dict(sd); net.eval(); net.to(dev); fwd = net
+    net = torchvision.models.resnet50(); net.load_state_dict(sd)
 else:
-    q = int(model[len("bagnet"):]); fwd = lambda x: ref.pooled_logits(sd, x, q)
+    net = BagNet(sd, int(model[len("bagnet"):]))
+net.eval(); net.to(dev)
+cl = torch.channels_last if variant != "eager" else torch.contiguous_format
+if variant != "eager":
+    net = net.to(memory_format=torch.channels_last)
+fwd = net
 for b in batches:
-    x = torch.randn(b, 3, 224, 224).to(dev)
+    x = torch.randn(b, 3, 224, 224).to(dev).contiguous(memory_format=cl)
     ms = []
     with torch.no_grad():
+        if variant == "jit":
+            fwd = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, x).eval()))
+            for _ in range(3): fwd(x)  # the profiling executor specialises on these
         for i in range(warmup + iters):
             t0 = time.perf_counter(); fwd(x); sync(); t1 = time.perf_counter()
             if i >= warmup: ms.append((t1 - t0) * 1000)
@@ -65,13 +87,14 @@ def make_weights(d):
     return paths
 
 
-def run_python(model, weights, threads, iters, warmup, tuned_malloc, device="cpu", batches=(1, 8)):
+def run_python(model, weights, threads, iters, warmup, tuned_malloc, device="cpu", batches=(1, 8),
+               variant="eager"):
     env = dict(os.environ)
     if tuned_malloc:
         env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 30)
         env["MALLOC_TRIM_THRESHOLD_"] = str(1 << 30)
     out = subprocess.run([sys.executable, "-c", PY_WORKER, os.path.join(ROOT, "tests", "python"), model, weights,
-                          str(threads), str(iters), str(warmup), device, ",".join(map(str, batches))], env=env,
+                          str(threads), str(iters), str(warmup), device, ",".join(map(str, batches)), variant], env=env,
                          check=True, capture_output=True, text=True)
     return {r["batch"]: r["ms_median"] for r in map(json.loads, out.stdout.split("\n")[:-1])}
 
@@ -98,8 +121,9 @@ def main():
     cpu = args.device == "cpu"
     bench = os.path.join(args.build, "bagnet-bench")
     print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch)" % (args.device, args.threads, args.iters))
-    header = ("model", "batch", "torch", "torch+malloc", "C++", "C++ NCHW", "C++ dflt malloc", "torch/C++")
-    print("%-9s %5s %9s %13s %9s %9s %15s %9s" % header)
+    header = ("model", "batch", "torch", "torch+malloc", "tuned", "jit", "C++", "C++ NCHW", "C++ dflt malloc",
+              "C++/tuned", "C++/jit")
+    print("%-9s %5s %9s %13s %9s %9s %9s %9s %15s %9s %9s" % header)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         weights = make_weights(d)
@@ -108,17 +132,20 @@ def main():
             dev = dict(device=args.device, batches=args.batches)
             py = run_python(m, weights[m], *common, False, **dev)
             py_t = run_python(m, weights[m], *common, True, **dev) if cpu else {}
+            py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **dev)
+            py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **dev)
             cpp = run_cpp(bench, m, weights[m], *common, **dev)
             cpp_cl = run_cpp(bench, m, weights[m], *common, ["--contiguous"], **dev)
             cpp_dm = run_cpp(bench, m, weights[m], *common, ["--default-malloc"], **dev) if cpu else {}
             for b in args.batches:
-                row = (m, b, py[b], py_t.get(b, float("nan")), cpp[b], cpp_cl[b], cpp_dm.get(b, float("nan")),
-                       py[b] / cpp[b])
+                row = (m, b, py[b], py_t.get(b, float("nan")), py_tuned[b], py_jit[b], cpp[b], cpp_cl[b],
+                       cpp_dm.get(b, float("nan")), cpp[b] / py_tuned[b], cpp[b] / py_jit[b])
                 rows.append(row)
-                print("%-9s %5d %9.1f %13.1f %9.1f %9.1f %15.1f %8.2fx" % row, flush=True)
+                print("%-9s %5d %9.1f %13.1f %9.1f %9.1f %9.1f %9.1f %15.1f %8.2fx %8.2fx" % row, flush=True)
     print(json.dumps({"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     if args.json_out:
-        keys = ("model", "batch", "torch", "torch_malloc", "cpp", "cpp_nchw", "cpp_default_malloc", "torch_over_cpp")
+        keys = ("model", "batch", "torch", "torch_malloc", "torch_tuned", "torch_jit", "cpp", "cpp_nchw",
+                "cpp_default_malloc", "cpp_over_tuned", "cpp_over_jit")
         with open(args.json_out, "w") as f:
             json.dump({"device": args.device, "threads": args.threads, "iters": args.iters,
                        "rows": [{k: None if v != v else v for k, v in zip(keys, r)} for r in rows]}, f, indent=1)

@@ -286,11 +286,14 @@ if parity:
     lines.append("")
     lines.append("TF32 (acts on CUDA only): cuBLAS %s, cuDNN %s" % (parity[0]["tf32_cublas"], parity[0]["tf32_cudnn"]))
 if forward:
-    lines += ["", "## Classification (ms per batch, median; PyTorch eager and the toolkit, same weights, one run)", "",
-              "| model | batch | PyTorch | toolkit | toolkit NCHW | toolkit / PyTorch |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Classification (ms per batch, median; PyTorch eager, channels-last, TorchScript frozen + "
+              "optimize_for_inference, and the toolkit; same weights, one run)", "",
+              "| model | batch | PyTorch | PyTorch channels-last | PyTorch TorchScript | toolkit | toolkit NCHW "
+              "| toolkit / channels-last | toolkit / TorchScript |", "|---|---|---|---|---|---|---|---|---|"]
     for r in forward["rows"]:
-        lines.append("| %s | %d | %.2f | %.2f | %.2f | %.2fx |" % (r["model"], r["batch"], r["torch"], r["cpp"],
-                     r["cpp_nchw"], r["cpp"] / r["torch"]))
+        lines.append("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx |" % (
+            r["model"], r["batch"], r["torch"], r["torch_tuned"], r["torch_jit"], r["cpp"], r["cpp_nchw"],
+            r["cpp_over_tuned"], r["cpp_over_jit"]))
 if dense:
     py = {(r["model"], r["size"]): r for r in (py_dense or {}).get("rows", [])}
     lines += ["", "## Dense stride-1 maps (ms per image, median; 1 / 10 classes)", "",
