@@ -31,6 +31,9 @@ const std::vector<Fixture>& fixtures() {
       {"resnet152", {"resnet152_zip.pth"}},
       // The legacy file has DenseNet's old key names (denselayer1.norm.1).
       {"densenet169", {"densenet169_zip.pth", "densenet169_legacy.pth"}},
+      // The registry's configurable VGG-like CNN against the same network written in PyTorch
+      // (28x28 and 36x44 grayscale inputs).
+      {"cnn_fashion_mnist", {"cnn_fashion_mnist_zip.pth"}},
   };
   return f;
 }
@@ -39,15 +42,17 @@ LoadedModel load(const std::string& model, const std::string& file, bool fold = 
   return load_model(find_model(model), fixture(file), c10::Device(c10::kCPU), fold);
 }
 
-// Logits vs torchvision's at 224x224 (batch 2) and 160x192; prints the figures.
+// Logits vs torchvision's at 224x224 (batch 2) and 160x192 (cnn_fashion_mnist: 28x28, 36x44);
+// prints the figures.
 void check_parity(LoadedModel& m, const std::string& model, const std::string& what) {
   const StateDict io = load_state_dict(fixture(model + "_io.pt"));
   for (const std::string tag : {"224", "ns"}) {
     const auto expected = io_tensor(io, "logits_" + tag);
-    const auto got = m.net->forward(io_tensor(io, "x_" + tag));
+    const auto x = io_tensor(io, "x_" + tag);
+    const auto got = m.net->forward(x);
     const double rel = relative_max_diff(got, expected);
     const double abs = (got - expected).abs().max().item<double>();
-    std::cerr << "parity " << model << " (" << what << ") input " << (tag == "ns" ? "160x192" : "224x224")
+    std::cerr << "parity " << model << " (" << what << ") input " << x.size(2) << "x" << x.size(3)
               << ": max |diff| " << abs << ", relative " << rel << " (max |logit| "
               << expected.abs().max().item<double>() << ")\n";
     INFO(model << " " << what << " input " << tag << ": relative diff " << rel);
@@ -73,7 +78,7 @@ TEST_CASE("Comparison networks' logits equal torchvision's, in both checkpoint f
 
 TEST_CASE("BatchNorm folding keeps the comparison networks' logits", "[networks][parity][comparison]") {
   torch::NoGradGuard ng;
-  for (const std::string model : {"vgg16_bn", "googlenet", "resnet152"}) {
+  for (const std::string model : {"vgg16_bn", "googlenet", "resnet152", "cnn_fashion_mnist"}) {
     DYNAMIC_SECTION(model) {
       const auto& f = *std::find_if(fixtures().begin(), fixtures().end(),
                                     [&](const Fixture& x) { return x.model == model; });

@@ -12,6 +12,7 @@ DenseNet's legacy file has the old key names (denselayer1.norm.1) of the officia
 Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision):
     /usr/bin/python3 tests/python/make_comparison_fixtures.py OUT_DIR
 """
+import json
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from collections import OrderedDict
 import torch
 import torchvision
 
-VERSION = "1"  # bump when fixtures change, so stale ones are remade
+VERSION = "2"  # bump when fixtures change, so stale ones are remade
 
 # name -> (constructor, formats)
 NETWORKS = OrderedDict([
@@ -34,7 +35,36 @@ NETWORKS = OrderedDict([
                                                        init_weights=True), ["zip", "legacy"])),
     ("resnet152", (lambda: torchvision.models.resnet152(), ["zip"])),
     ("densenet169", (lambda: torchvision.models.densenet169(), ["zip", "legacy"])),
+    # The registry's configurable VGG-like CNN (cnn_fashion_mnist), written here in plain PyTorch.
+    ("cnn_fashion_mnist", (lambda: vgg_like_from_registry("cnn_fashion_mnist"), ["zip"])),
 ])
+
+
+class VGGLike(torch.nn.Module):
+    """3x3 convolutions (padding 1), BatchNorm, ReLU, 2x2 max-pools ("M"), global average pooling,
+    fc: the registry's "vgg" architecture."""
+
+    def __init__(self, channels, in_channels, num_classes):
+        super().__init__()
+        layers, c = [], in_channels
+        for v in channels:
+            if v == "M":
+                layers.append(torch.nn.MaxPool2d(2, 2))
+            else:
+                layers += [torch.nn.Conv2d(c, v, 3, padding=1), torch.nn.BatchNorm2d(v), torch.nn.ReLU(inplace=True)]
+                c = v
+        self.features = torch.nn.Sequential(*layers)
+        self.fc = torch.nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+def vgg_like_from_registry(name):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "configs", "models.json")) as f:
+        row = next(m for m in json.load(f)["models"] if m["name"] == name)
+    return VGGLike(row["config"]["channels"], row["config"]["in_channels"], row["num_classes"])
 
 
 def save(obj, path, legacy=False):
@@ -43,7 +73,7 @@ def save(obj, path, legacy=False):
     os.replace(tmp, path)
 
 
-def calibrate(net, gen):
+def calibrate(net, gen, in_channels=3):
     """BatchNorm statistics from a random batch (then perturbed), so that the logits depend on
     the input rather than on the biases alone (as make_fixtures.py does for ResNet-50)."""
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -54,7 +84,7 @@ def calibrate(net, gen):
             m.reset_running_stats()
             m.momentum = None
         net.train()
-        net(torch.randn(4, 3, 112, 112, generator=gen))
+        net(torch.randn(4, in_channels, 112, 112, generator=gen))
         for name, b in net.named_buffers():
             if name.endswith("running_var"):
                 b.mul_(0.8 + 0.4 * torch.rand(b.shape, generator=gen))
@@ -76,7 +106,8 @@ def make(out, name, gen):
     build, formats = NETWORKS[name]
     torch.manual_seed(1000 + list(NETWORKS).index(name))
     net = build()
-    calibrate(net, gen)
+    gray = name == "cnn_fashion_mnist"
+    calibrate(net, gen, 1 if gray else 3)
     net.eval()
     sd = net.state_dict()
     for fmt in formats:
@@ -86,8 +117,9 @@ def make(out, name, gen):
             assert data.keys() != sd.keys()
         save(data, os.path.join(out, "%s_%s.pth" % (name, fmt)), legacy=(fmt == "legacy"))
     with torch.no_grad():
-        x = torch.randn(2, 3, 224, 224, generator=gen)
-        x_ns = torch.randn(1, 3, 160, 192, generator=gen)
+        # Fashion-MNIST's 28x28 for the small CNN; 224 for the ImageNet ones; then another size.
+        x = torch.randn(2, 1, 28, 28, generator=gen) if gray else torch.randn(2, 3, 224, 224, generator=gen)
+        x_ns = torch.randn(1, 1, 36, 44, generator=gen) if gray else torch.randn(1, 3, 160, 192, generator=gen)
         io = OrderedDict(x_224=x, logits_224=net(x), x_ns=x_ns, logits_ns=net(x_ns))
     save(io, os.path.join(out, name + "_io.pt"))
 
@@ -96,14 +128,14 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     stamp = os.path.join(out, "comparison_VERSION")
-    if os.path.exists(stamp) and open(stamp).read() == VERSION:
-        print("comparison fixtures up to date in", out)
-        return
+    current = os.path.exists(stamp) and open(stamp).read() == VERSION
     torch.set_num_threads(2)
-    gen = torch.Generator().manual_seed(12)
-    for name in NETWORKS:
+    for i, name in enumerate(NETWORKS):
+        files = [name + "_io.pt"] + ["%s_%s.pth" % (name, fmt) for fmt in NETWORKS[name][1]]
+        if current and all(os.path.exists(os.path.join(out, f)) for f in files):
+            continue
         t = time.time()
-        make(out, name, gen)
+        make(out, name, torch.Generator().manual_seed(12 + i))  # one seed per network: made alone
         print("%s: %.1f s" % (name, time.time() - t), flush=True)
     with open(stamp, "w") as f:
         f.write(VERSION)
