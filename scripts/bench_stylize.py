@@ -5,7 +5,8 @@ from start to exit (weights loaded, images read and PNGs written):
 
 1. stylize-datasets as it is (bethgelab/stylize-datasets stylize.py): one image at a time, the
    style image decoded, transformed and encoded for every content image, save_image to PNG;
-2. a tuned PyTorch version: batches of content images, channels-last, torch.inference_mode,
+2. a tuned PyTorch version: batches of content images, channels-last (and, as a further
+   contender, the same in NCHW), torch.inference_mode,
    raised malloc thresholds (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_), the style statistics
    of a repeated style reused (as bagnet-stylize does);
 3. bagnet-stylize.
@@ -94,10 +95,11 @@ for row in csv.DictReader(open(manifest)):
 TUNED = NET + r"""
 import sys, csv, os, torch, numpy as np
 from PIL import Image
-vgg_path, dec_path, content_dir, style_dir, manifest, out, threads, batch = sys.argv[1:9]
+vgg_path, dec_path, content_dir, style_dir, manifest, out, threads, batch, layout = sys.argv[1:10]
 torch.set_num_threads(int(threads))
 vgg, decoder = load(vgg_path, dec_path)
-vgg = vgg.to(memory_format=torch.channels_last); decoder = decoder.to(memory_format=torch.channels_last)
+fmt = torch.channels_last if layout == 'channels_last' else torch.contiguous_format
+vgg = vgg.to(memory_format=fmt); decoder = decoder.to(memory_format=fmt)
 def read(p):
     return torch.from_numpy(np.asarray(Image.open(p).convert('RGB'))).permute(2, 0, 1).float().div(255)
 rows = list(csv.DictReader(open(manifest)))
@@ -106,10 +108,10 @@ B = int(batch)
 with torch.inference_mode():
     for k in range(0, len(rows), B):
         part = rows[k:k + B]
-        x = torch.stack([read(os.path.join(content_dir, r['content'])) for r in part]).contiguous(memory_format=torch.channels_last)
+        x = torch.stack([read(os.path.join(content_dir, r['content'])) for r in part]).contiguous(memory_format=fmt)
         for r in part:
             if r['style'] not in cache:
-                s = read(os.path.join(style_dir, r['style'])).unsqueeze(0).contiguous(memory_format=torch.channels_last)
+                s = read(os.path.join(style_dir, r['style'])).unsqueeze(0).contiguous(memory_format=fmt)
                 cache[r['style']] = calc_mean_std(vgg(s))
         m = torch.cat([cache[r['style']][0] for r in part]); s = torch.cat([cache[r['style']][1] for r in part])
         y = decoder(adain(vgg(x), m, s))
@@ -170,7 +172,12 @@ def main():
             "stylize-datasets as is": ([sys.executable, "-c", AS_IS, vgg, dec, content, styles, manifest,
                                         os.path.join(d, "out_asis"), str(a.threads)], None),
             "tuned PyTorch": ([sys.executable, "-c", TUNED, vgg, dec, content, styles, manifest,
-                               os.path.join(d, "out_tuned"), str(a.threads), str(a.batch_size)], malloc),
+                               os.path.join(d, "out_tuned"), str(a.threads), str(a.batch_size), "channels_last"],
+                              malloc),
+            # The same without channels-last (faster or slower depending on the CPU and oneDNN).
+            "tuned PyTorch NCHW": ([sys.executable, "-c", TUNED, vgg, dec, content, styles, manifest,
+                                    os.path.join(d, "out_tuned_nchw"), str(a.threads), str(a.batch_size), "nchw"],
+                                   malloc),
             "bagnet-stylize": (tool_cmd + ["-o", os.path.join(d, "out_tool")], None),
         }
         times = {k: [] for k in contenders}
@@ -185,8 +192,9 @@ def main():
               % (n, a.styles, a.threads, a.batch_size, a.rounds))
         for k, v in best.items():
             print("  %-24s %6.2f images/s  (%s s)" % (k, v, ", ".join("%.1f" % t for t in times[k])))
-        print("  bagnet-stylize / tuned PyTorch: %.2fx; / stylize-datasets: %.2fx"
-              % (best["bagnet-stylize"] / best["tuned PyTorch"], best["bagnet-stylize"] / best["stylize-datasets as is"]))
+        print("  bagnet-stylize / tuned PyTorch: %.2fx (channels-last), %.2fx (NCHW); / stylize-datasets: %.2fx"
+              % (best["bagnet-stylize"] / best["tuned PyTorch"], best["bagnet-stylize"] / best["tuned PyTorch NCHW"],
+                 best["bagnet-stylize"] / best["stylize-datasets as is"]))
         rate = best["bagnet-stylize"]
         print("  estimated at this rate: SIN val (50,000) %.1f h, SIN train (1,281,167) %.0f h"
               % (50000 / rate / 3600, 1281167 / rate / 3600))
