@@ -71,7 +71,9 @@ int max_pixel_diff(const fs::path& a, const fs::path& b) {
   REQUIRE(!x.empty());
   REQUIRE(x.size == y.size);
   double worst = 0;
-  cv::minMaxLoc(cv::abs(x - y) + cv::abs(y - x), nullptr, &worst);
+  cv::Mat diff;
+  cv::absdiff(x, y, diff);
+  cv::minMaxLoc(diff.reshape(1), nullptr, &worst);
   return static_cast<int>(worst);
 }
 
@@ -407,6 +409,18 @@ TEST_CASE("bagnet-stylize: shards merged, killed and resumed, other seed; bad in
 TEST_CASE("End to end: stylize a WordNet-id tree, then bagnet-eval reads it as class folders",
           "[stylize][e2e]") {
   const fs::path d = scratch_dir("stylize_e2e");
+  {  // The tool's own PNG (decoding, ToTensor, network, save) against the reference's save_image.
+    fs::create_directories(d / "one" / "c");
+    fs::create_directories(d / "one" / "s");
+    fs::copy_file(fixture("stylize_images/content_a.png"), d / "one" / "c" / "content_a.png");
+    fs::copy_file(fixture("stylize_images/style_a.png"), d / "one" / "s" / "style_a.png");
+    const auto r =
+        run_tool("bagnet-stylize -q --content " + (d / "one" / "c").string() + " --styles " +
+                 (d / "one" / "s").string() + " --vgg " + fixture("adain_vgg.pth") + " --decoder " +
+                 fixture("adain_decoder.pth") + " --style-size 0 -o " + (d / "one" / "out").string());
+    REQUIRE(r.status == 0);
+    CHECK(max_pixel_diff(d / "one" / "out" / "content_a.png", fixture("stylize_reference/a.png")) <= 1);
+  }
   make_dataset(d, 2);
   auto r = run_tool("bagnet-stylize -q --threads 2 --content " + (d / "content").string() + " --styles " +
                     (d / "styles").string() + weights_flags() + " --content-size 64 --crop 56 -o " +
