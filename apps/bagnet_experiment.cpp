@@ -123,10 +123,19 @@ int main(int argc, char** argv) {
   merge->add_option("shards", shards, "Shard output folders")->required();
   add_output_options(merge, c);
 
+  std::string figure_dir, figure_path;
+  auto* redraw = app.add_subcommand("figure", "Draw a finished run's figure again (e.g. as .png or .pdf)");
+  redraw->add_option("dir", figure_dir, "The run's output folder")->required();
+  redraw->add_option("figure", figure_path, "Figure path: .svg, .pdf or .png")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (errors->parsed()) return finish(ex::correlate_errors(runs, c.output_dir, c.figure), c);
     if (merge->parsed()) return finish(ex::merge_experiment(shards, c.output_dir, c.figure), c);
+    if (redraw->parsed()) {
+      std::cerr << "wrote " << ex::redraw_figure(figure_dir, figure_path) << "\n";
+      return 0;
+    }
     bagnet::init_runtime(c.threads);
     o.experiment = mask->parsed() ? "masking" : inter->parsed() ? "interactions" : "scrambling";
     if (c.weights.size() > c.models.size())

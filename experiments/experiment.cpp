@@ -639,4 +639,15 @@ ExperimentOutput merge_experiment(const std::vector<std::string>& dirs, const st
   return result;
 }
 
+std::string redraw_figure(const std::string& dir, const std::string& figure) {
+  const std::string path = (fs::path(dir) / "records.jsonl").string();
+  if (!fs::exists(path)) throw Error(dir, "no records.jsonl: not a bagnet-experiment output folder");
+  const RecordsFile f = read_records(path);
+  const nlohmann::json& images = f.header["shard"].value("images", nlohmann::json());
+  if (!images.is_number_unsigned() || f.records.size() != images.get<size_t>())
+    throw Error(path, "incomplete: " + std::to_string(f.records.size()) + " records (resume the run first)");
+  write_experiment_figure(figure, summarize(f.header, f.records), f.records);
+  return figure;
+}
+
 }  // namespace bagnet::experiments

@@ -76,6 +76,10 @@ ExperimentOutput run_experiment(const std::string& data, const ExperimentOptions
 ExperimentOutput merge_experiment(const std::vector<std::string>& shard_dirs, const std::string& output_dir,
                                   const std::string& figure = "");
 
+// Draws the figure of a complete run folder again from its records.jsonl, e.g. in another format
+// (.svg, .pdf, .png by extension). Throws bagnet::Error for a folder without complete records.
+std::string redraw_figure(const std::string& dir, const std::string& figure);
+
 // The summary of a records.jsonl's header and records (what run and merge write).
 nlohmann::json summarize(const nlohmann::json& header, const std::vector<nlohmann::json>& records);
 

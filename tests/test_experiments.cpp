@@ -396,6 +396,12 @@ TEST_CASE("bagnet-experiment: resumed and sharded runs equal a whole run", "[exp
   const auto ms = summary_of(d / "merged");
   CHECK(ms["models"] == summary_of(d / "whole")["models"]);
   CHECK(ms["merged_shards"] == 3);
+  // The figure drawn again from the records, as a PNG.
+  const auto f =
+      run_tool("bagnet-experiment figure " + (d / "merged").string() + " " + (d / "again.png").string());
+  INFO(f.err);
+  CHECK(f.status == 0);
+  CHECK(read_file(d / "again.png").substr(1, 3) == "PNG");
   // A missing shard, and a run with other options, are refused in one line.
   check_one_line(run_tool(experiment("merge " + (d / "s0").string() + " " + (d / "s1").string() + " -o " +
                                      (d / "m2").string())),
