@@ -21,7 +21,8 @@ if real.returncode != 0:
 
 with tempfile.TemporaryDirectory() as d:
     root = pathlib.Path(d)
-    for f in ["lib", "networks", "datasets", "figures", "inference", "heatmaps", "training", "evaluation", "reports", "apps"]:
+    for f in ["lib", "networks", "datasets", "figures", "inference", "heatmaps", "training", "evaluation", "stylize",
+              "attribution", "experiments", "reports", "apps"]:
         (root / f).mkdir()
     (root / "lib" / "ok.h").write_text('#include "lib/other.h"\n#include <vector>\n')
     (root / "networks" / "net.cpp").write_text('#include "lib/ok.h"\n')
@@ -31,11 +32,14 @@ with tempfile.TemporaryDirectory() as d:
     # reports/ reads the features' results (allowed); a feature never includes reports/.
     (root / "reports" / "page.cpp").write_text('#include "evaluation/x.h"\n#include "heatmaps/run.h"\n')
     (root / "evaluation" / "x.cpp").write_text('#include "reports/html.h"\n')
+    # attribution/ stands on heatmaps/ (allowed) beside experiments/ (a peer).
+    (root / "attribution" / "a.cpp").write_text('#include "heatmaps/dense.h"\n#include "experiments/mask.h"\n')
     r = run(root)
     lines = [l for l in r.stderr.splitlines() if ": includes " in l]
     expected = ["lib/bad.cpp:3: includes networks/ (a higher layer", "heatmaps/peer.cpp:2: includes evaluation/ (a peer feature",
-                "evaluation/x.cpp:1: includes reports/ (a higher layer"]
-    if r.returncode != 1 or len(lines) != 3 or not all(any(l.startswith(e) for l in lines) for e in expected):
+                "evaluation/x.cpp:1: includes reports/ (a higher layer",
+                "attribution/a.cpp:2: includes experiments/ (a peer feature"]
+    if r.returncode != 1 or len(lines) != 4 or not all(any(l.startswith(e) for l in lines) for e in expected):
         failures.append(f"synthetic tree: rc={r.returncode}\n{r.stderr}")
 
 for f in failures:
