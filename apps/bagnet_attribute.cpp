@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   std::string targets_csv, shard, data;
   bagnet::DatasetOptions data_opt;
   int threads = 0, bench_size = 224, bench_iters = 1;
-  bool quiet = false, benchmark = false, speed = false, list_layers = false;
+  bool quiet = false, benchmark = false, speed = false, list_layers = false, summary_only = false;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs");
   bagnet::cli::add_model_options(app, request, threads, "Registered model");
   app.add_option(
@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
   app.add_option("--curve-points", b.curve_points,
                  "--benchmark: deletion curve points (0 = every cell count)")
       ->capture_default_str();
+  app.add_flag("--summary-only", summary_only,
+               "--benchmark: only (re)write the summary and figure from the scores in --output-dir");
   app.add_option("--benchmark-target", b.target, "--benchmark: label or predicted")->capture_default_str();
   app.add_flag("--speed", speed, "Time each method on a random image (JSON on stdout)");
   app.add_option("--bench-size", bench_size, "--speed: image side")->capture_default_str();
@@ -139,6 +141,11 @@ int main(int argc, char** argv) {
     if (!shard.empty())
       std::tie(o.shard_index, o.shard_count) = as_usage_error([&] { return bagnet::parse_shard(shard); });
     if (o.output_dir.empty()) throw UsageError("--output-dir", "required");
+    if (benchmark && summary_only) {
+      std::cout << attr::format_benchmark(attr::summarise_benchmark(o.output_dir));
+      std::cerr << "wrote " << o.output_dir << "/summary.json, summary.csv, benchmark.png\n";
+      return 0;
+    }
     if (benchmark) {
       if (data.empty()) throw UsageError("--data", "required with --benchmark");
       const auto dataset = bagnet::open_eval_dataset(data, data_opt, model.labels(), {});

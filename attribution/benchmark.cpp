@@ -122,7 +122,7 @@ void write_figure(const std::string& path, const std::vector<std::string>& metho
   using namespace figures::canvas;
   const double box_w = 34, plot_h = 200, left = 52, top = 36, gap = 70, curve_w = 260;
   const double boxes_w = box_w * methods.size() + 10;
-  const double width = left + boxes_w + gap + curve_w + 150, height = top + plot_h + 110;
+  const double width = left + boxes_w + gap + curve_w + 150, height = top + plot_h + 140;
   auto draw = [&](cairo_t* cr) {
     prepare_text(cr);
     cairo_set_line_width(cr, 1);

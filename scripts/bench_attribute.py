@@ -113,7 +113,7 @@ def run_cpp(build, model, weights, threads, method, args, algorithm="auto"):
            "--samples", str(args.samples), "--window", str(args.window), "--stride", str(args.stride),
            "--batch", str(args.batch), "--occlusion-algorithm", algorithm]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["seconds"]
+    return json.loads(out)["seconds"][method]
 
 
 def run_python(model, weights, threads, method, args):
