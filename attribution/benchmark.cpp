@@ -29,34 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// An item through the pipeline bagnet-eval uses (evaluation/evaluate.cpp): files decoded, idx
-// images as gray -> RGB -> preprocessing.
-LoadedImage load_item(const EvalItem& item, const EvalDataset& d, const Preprocessing& prep,
-                      long long max_pixels) {
-  if (!d.idx) {
-    LoadedImage r = load_and_preprocess(item.path, prep, max_pixels);
-    r.path = item.key;
-    return r;
-  }
-  LoadedImage r;
-  r.path = item.key;
-  Image img;
-  img.height = d.idx->height;
-  img.width = d.idx->width;
-  const size_t plane = static_cast<size_t>(img.height) * img.width;
-  img.rgb.resize(plane * 3);
-  const uint8_t* src = &d.idx->images[static_cast<size_t>(item.row) * plane];
-  for (size_t i = 0; i < plane; ++i) img.rgb[3 * i] = img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = src[i];
-  r.source_height = img.height;
-  r.source_width = img.width;
-  try {
-    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
-  } catch (const Error& e) {
-    r.error = e.reason();
-  }
-  return r;
-}
-
 std::string scores_name(size_t index, size_t count) {
   return count == 1 ? "scores.jsonl"
                     : "scores." + std::to_string(index) + "-of-" + std::to_string(count) + ".jsonl";
@@ -332,7 +304,7 @@ heatmaps::RunCounts run_benchmark(AttributionModel& model, const EvalDataset& d,
 
   Preprocessing prep = model.preprocessing(o.no_resize);
   ImageLoader loader(
-      todo.size(), [&](size_t i) { return load_item(d.items[todo[i]], d, prep, o.max_pixels); }, 2, 8);
+      todo.size(), [&](size_t i) { return load_eval_item(d, d.items[todo[i]], prep, o.max_pixels); }, 2, 8);
   Progress progress("benchmark", todo.size(), o.progress && todo.size() > 1);
   LoadedImage item;
   while (!interrupted() && loader.next(item)) {

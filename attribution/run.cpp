@@ -22,41 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The same helpers as heatmaps/run.cpp (kept there in an unnamed namespace): the deepest
-// directory holding every input, and the preprocessed image back in 8 bits.
-fs::path common_root(const std::vector<std::string>& files) {
-  if (files.empty()) return {};
-  std::vector<fs::path> parts;
-  for (const auto& p : fs::absolute(files[0]).lexically_normal().parent_path()) parts.push_back(p);
-  for (const auto& f : files) {
-    size_t k = 0;
-    for (const auto& p : fs::absolute(f).lexically_normal().parent_path()) {
-      if (k >= parts.size() || parts[k] != p) break;
-      ++k;
-    }
-    parts.resize(k);
-  }
-  fs::path root;
-  for (const auto& p : parts) root /= p;
-  return root;
-}
-
-Image denormalise(const LoadedImage& item, const Preprocessing& p) {
-  Image img;
-  img.width = item.width;
-  img.height = item.height;
-  img.rgb.resize(static_cast<size_t>(item.width) * item.height * 3);
-  const size_t plane = static_cast<size_t>(item.width) * item.height;
-  const size_t channels = item.chw.size() / plane;
-  for (size_t i = 0; i < plane; ++i)
-    for (size_t c = 0; c < 3; ++c) {
-      const size_t src = channels == 1 ? 0 : c;
-      const float v = (item.chw[src * plane + i] * p.std[src] + p.mean[src]) * 255.0f;
-      img.rgb[i * 3 + c] = static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
-    }
-  return img;
-}
-
 nlohmann::json class_json(const Labels& labels, int c) {
   return {{"index", c}, {"name", labels.name(c)}, {"wnid", labels.wnid(c)}};
 }
@@ -240,7 +205,7 @@ heatmaps::RunCounts run_attribution(AttributionModel& model, const std::vector<s
   const auto list = expand_inputs(inputs);
   counts.failed = list.failures.size();
   for (const auto& [in, why] : list.failures) std::cerr << in << ": " << why << "\n";
-  ctx.root = common_root(list.files);
+  ctx.root = common_folder(list.files);
   std::vector<std::string> todo;
   std::map<std::string, fs::path> out_stem;
   std::map<fs::path, std::string> owner;

@@ -320,4 +320,30 @@ std::pair<size_t, size_t> parse_shard(const std::string& s) {
   return {i, n};
 }
 
+LoadedImage load_eval_item(const EvalDataset& d, const EvalItem& item, const Preprocessing& prep,
+                           long long max_pixels) {
+  if (!d.idx) {
+    LoadedImage r = load_and_preprocess(item.path, prep, max_pixels);
+    r.path = item.key;
+    return r;
+  }
+  LoadedImage r;
+  r.path = item.key;
+  Image img;
+  img.height = d.idx->height;
+  img.width = d.idx->width;
+  const size_t plane = static_cast<size_t>(img.height) * img.width;
+  img.rgb.resize(plane * 3);
+  const uint8_t* src = &d.idx->images[static_cast<size_t>(item.row) * plane];
+  for (size_t i = 0; i < plane; ++i) img.rgb[3 * i] = img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = src[i];
+  r.source_height = img.height;
+  r.source_width = img.width;
+  try {
+    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
+  } catch (const Error& e) {
+    r.error = e.reason();
+  }
+  return r;
+}
+
 }  // namespace bagnet

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "datasets/idx.h"
+#include "datasets/loader.h"
 #include "networks/labels.h"
 
 namespace bagnet {
@@ -63,6 +64,12 @@ std::vector<size_t> shard_positions(size_t items, size_t index, size_t count);
 // Splits a cue-conflict file name <shape><i>-<texture><j>.png (letters, then digits) into its
 // shape and texture; false when it does not have that form. Linear in the name's length.
 bool split_cue_conflict_name(const std::string& file, std::string* shape, std::string* texture);
+
+// Item `item` of `d` through a model's preprocessing, as every tool reads it: a file is decoded
+// and preprocessed; an idx image goes gray -> RGB -> preprocessing like a PNG of it. The result's
+// path is the item's key; errors go into LoadedImage::error, never thrown.
+LoadedImage load_eval_item(const EvalDataset& d, const EvalItem& item, const Preprocessing& prep,
+                           long long max_pixels);
 
 // Parses "i/n" (0 <= i < n). Throws bagnet::Error.
 std::pair<size_t, size_t> parse_shard(const std::string& text);

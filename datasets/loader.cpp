@@ -1,6 +1,7 @@
 #include "datasets/loader.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "lib/error.h"
 
@@ -89,6 +90,22 @@ bool ImageLoader::next(LoadedImage& out) {
   lock.unlock();
   space_.notify_all();
   return true;
+}
+
+Image denormalise(const LoadedImage& item, const Preprocessing& p) {
+  Image img;
+  img.width = item.width;
+  img.height = item.height;
+  img.rgb.resize(static_cast<size_t>(item.width) * item.height * 3);
+  const size_t plane = static_cast<size_t>(item.width) * item.height;
+  const size_t channels = item.chw.size() / plane;
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t c = 0; c < 3; ++c) {
+      const size_t src = channels == 1 ? 0 : c;
+      const float v = (item.chw[src * plane + i] * p.std[src] + p.mean[src]) * 255.0f;
+      img.rgb[i * 3 + c] = static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+    }
+  return img;
 }
 
 }  // namespace bagnet

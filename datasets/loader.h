@@ -56,6 +56,10 @@ class ImageLoader {
   std::vector<std::thread> threads_;
 };
 
+// The preprocessed image back in 8 bits (x * std + mean, rounded; one channel repeated to RGB),
+// for figures drawn over what the network saw.
+Image denormalise(const LoadedImage& item, const Preprocessing& p);
+
 // Decode + preprocess one file; errors are returned in LoadedImage::error, never thrown.
 LoadedImage load_and_preprocess(const std::string& path, const Preprocessing& prep, long long max_pixels);
 

@@ -177,33 +177,6 @@ std::vector<std::string> write_outputs(const std::string& dir, nlohmann::json he
   return files;
 }
 
-LoadedImage load_item(const EvalItem& item, const EvalDataset& d, const Preprocessing& prep,
-                      long long max_pixels) {
-  if (!d.idx) {
-    LoadedImage r = load_and_preprocess(item.path, prep, max_pixels);
-    r.path = item.key;
-    return r;
-  }
-  // An idx image through the same pipeline as a PNG of it: gray -> RGB -> preprocessing.
-  LoadedImage r;
-  r.path = item.key;
-  Image img;
-  img.height = d.idx->height;
-  img.width = d.idx->width;
-  const size_t plane = static_cast<size_t>(img.height) * img.width;
-  img.rgb.resize(plane * 3);
-  const uint8_t* src = &d.idx->images[static_cast<size_t>(item.row) * plane];
-  for (size_t i = 0; i < plane; ++i) img.rgb[3 * i] = img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = src[i];
-  r.source_height = img.height;
-  r.source_width = img.width;
-  try {
-    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
-  } catch (const Error& e) {
-    r.error = e.reason();
-  }
-  return r;
-}
-
 }  // namespace
 
 std::vector<CueConflictTrial> cue_conflict_trials(const std::vector<Record>& records,
@@ -310,7 +283,7 @@ RunOutput run_evaluation(Classifier& classifier, const std::string& model_name, 
   copt.stop = [] { return interrupted(); };
   LineAppender out(results_path);  // disk full: the torn line is cut, OutputError ends the run
   classifier.classify(
-      todo.size(), [&](size_t i) { return load_item(d.items[positions[todo[i]]], d, prep, max_pixels); },
+      todo.size(), [&](size_t i) { return load_eval_item(d, d.items[positions[todo[i]]], prep, max_pixels); },
       copt,
       [&](const ImageResult& res) {
         const size_t position = positions[todo[res.index]];

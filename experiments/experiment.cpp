@@ -52,34 +52,6 @@ struct Model {
   nlohmann::json json;
 };
 
-// An item through a model's pipeline, as bagnet-eval reads it (evaluation/evaluate.cpp): files
-// are decoded and preprocessed; an idx image goes gray -> RGB -> preprocessing like a PNG of it.
-LoadedImage load_item(const EvalItem& item, const EvalDataset& d, const Preprocessing& prep,
-                      long long max_pixels) {
-  if (!d.idx) {
-    LoadedImage r = load_and_preprocess(item.path, prep, max_pixels);
-    r.path = item.key;
-    return r;
-  }
-  LoadedImage r;
-  r.path = item.key;
-  Image img;
-  img.height = d.idx->height;
-  img.width = d.idx->width;
-  const size_t plane = static_cast<size_t>(img.height) * img.width;
-  img.rgb.resize(plane * 3);
-  const uint8_t* src = &d.idx->images[static_cast<size_t>(item.row) * plane];
-  for (size_t i = 0; i < plane; ++i) img.rgb[3 * i] = img.rgb[3 * i + 1] = img.rgb[3 * i + 2] = src[i];
-  r.source_height = img.height;
-  r.source_width = img.width;
-  try {
-    r.chw = preprocess(img, prep, &r.height, &r.width, max_pixels);
-  } catch (const Error& e) {
-    r.error = e.reason();
-  }
-  return r;
-}
-
 std::vector<float> apply_variant(const Variant& v, const LoadedImage& img, int q) {
   const int c = static_cast<int>(img.chw.size() / (static_cast<size_t>(img.height) * img.width));
   std::vector<float> x =
@@ -279,7 +251,7 @@ ExperimentOutput run_experiment(const std::string& data, const ExperimentOptions
   // K against the images' size, before anything is written: one clear line.
   if (ex == "masking" && !positions.empty()) {
     const LoadedImage probe =
-        load_item(d.items[positions[0]], d, map_model->preprocessing(o.no_resize), max_pixels);
+        load_eval_item(d, d.items[positions[0]], map_model->preprocessing(o.no_resize), max_pixels);
     if (probe.error.empty() && o.k > patch_capacity(probe.height, probe.width, q))
       throw Error("--k " + std::to_string(o.k),
                   "more patches than the image holds: a " + std::to_string(probe.height) + "x" +
@@ -288,7 +260,7 @@ ExperimentOutput run_experiment(const std::string& data, const ExperimentOptions
                       std::to_string(q) + "x" + std::to_string(q) + " patches");
   }
   if (ex == "scrambling" && !positions.empty()) {
-    const LoadedImage probe = load_item(d.items[positions[0]], d, models[0].prep, max_pixels);
+    const LoadedImage probe = load_eval_item(d, d.items[positions[0]], models[0].prep, max_pixels);
     for (int g : o.grids)
       if (probe.error.empty() && (g > probe.height || g > probe.width))
         throw Error("--grid " + std::to_string(g), "more tiles than pixels along a side of the " +
@@ -385,7 +357,7 @@ ExperimentOutput run_experiment(const std::string& data, const ExperimentOptions
     std::vector<std::vector<LoadedImage>> base(models.size(), std::vector<LoadedImage>(n));
     for (size_t mi = 0; mi < models.size(); ++mi)
       for (size_t i = 0; i < n; ++i)
-        base[mi][i] = load_item(d.items[todo[start + i]], d, models[mi].prep, max_pixels);
+        base[mi][i] = load_eval_item(d, d.items[todo[start + i]], models[mi].prep, max_pixels);
     std::vector<Plan> plans(n);
     for (size_t i = 0; i < n; ++i) {
       const size_t pos = todo[start + i];
@@ -406,7 +378,7 @@ ExperimentOutput run_experiment(const std::string& data, const ExperimentOptions
       const int h = base[0][i].height, w = base[0][i].width;
       plan.variants.push_back({});
       if (ex == "masking") {
-        const LoadedImage mi = load_item(item, d, map_model->preprocessing(o.no_resize), max_pixels);
+        const LoadedImage mi = load_eval_item(d, item, map_model->preprocessing(o.no_resize), max_pixels);
         if (!mi.error.empty() || mi.height != h || mi.width != w) {
           plan.error = mi.error.empty() ? "the map model sees a different input size" : mi.error;
           continue;

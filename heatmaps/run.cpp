@@ -23,41 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Deepest directory containing every file: outputs mirror the tree below it.
-fs::path common_root(const std::vector<std::string>& files) {
-  if (files.empty()) return {};
-  std::vector<fs::path> parts;
-  for (const auto& p : fs::absolute(files[0]).lexically_normal().parent_path()) parts.push_back(p);
-  for (const auto& f : files) {
-    size_t k = 0;
-    for (const auto& p : fs::absolute(f).lexically_normal().parent_path()) {
-      if (k >= parts.size() || parts[k] != p) break;
-      ++k;
-    }
-    parts.resize(k);
-  }
-  fs::path root;
-  for (const auto& p : parts) root /= p;
-  return root;
-}
-
-// The preprocessed image back in 8 bits (for the panel and the edges): x * std + mean.
-Image denormalise(const LoadedImage& item, const Preprocessing& p) {
-  Image img;
-  img.width = item.width;
-  img.height = item.height;
-  img.rgb.resize(static_cast<size_t>(item.width) * item.height * 3);
-  const size_t plane = static_cast<size_t>(item.width) * item.height;
-  const size_t channels = item.chw.size() / plane;
-  for (size_t i = 0; i < plane; ++i)
-    for (size_t c = 0; c < 3; ++c) {
-      const size_t src = channels == 1 ? 0 : c;
-      const float v = (item.chw[src * plane + i] * p.std[src] + p.mean[src]) * 255.0f;
-      img.rgb[i * 3 + c] = static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
-    }
-  return img;
-}
-
 // Removes an incomplete image's files (best effort: the error being reported matters more).
 void remove_files(const std::vector<std::string>& files) {
   std::error_code ec;
@@ -357,7 +322,7 @@ RunCounts run_heatmaps(HeatmapModel& model, const std::vector<std::string>& inpu
   const auto list = expand_inputs(inputs);
   counts.failed = list.failures.size();
   for (const auto& [in, why] : list.failures) std::cerr << in << ": " << why << "\n";
-  ctx.root = common_root(list.files);
+  ctx.root = common_folder(list.files);  // outputs mirror the tree below it
   // This shard's images in list order. With batches, blocks of B consecutive images of the
   // sorted list share forward passes and a shard takes whole blocks: an image's batch, and so
   // the float rounding of its maps, is the same in a whole, sharded or resumed run.

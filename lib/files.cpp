@@ -114,6 +114,24 @@ void create_parent(const std::string& path) {
 
 }  // namespace
 
+std::string common_folder(const std::vector<std::string>& files) {
+  if (files.empty()) return {};
+  std::vector<std::filesystem::path> parts;
+  for (const auto& p : std::filesystem::absolute(files[0]).lexically_normal().parent_path())
+    parts.push_back(p);
+  for (const auto& f : files) {
+    size_t k = 0;
+    for (const auto& p : std::filesystem::absolute(f).lexically_normal().parent_path()) {
+      if (k >= parts.size() || parts[k] != p) break;
+      ++k;
+    }
+    parts.resize(k);
+  }
+  std::filesystem::path root;
+  for (const auto& p : parts) root /= p;
+  return root.string();
+}
+
 std::string read_file(const std::string& path, const std::string& cannot_open) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, cannot_open);

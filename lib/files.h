@@ -18,6 +18,10 @@ bool has_image_extension(const std::string& path);
 // globbed. Directory listings are sorted so runs are reproducible.
 InputList expand_inputs(const std::vector<std::string>& inputs);
 
+// The deepest folder holding every file (absolute; "" for no files): outputs that mirror the
+// inputs' tree are placed relative to it.
+std::string common_folder(const std::vector<std::string>& files);
+
 // A whole file's bytes. Throws bagnet::Error(path, `cannot_open`) when it cannot be opened (the
 // caller says what the file is and what to do), and (path, "read error") when reading fails.
 std::string read_file(const std::string& path, const std::string& cannot_open = "cannot open");

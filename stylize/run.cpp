@@ -41,18 +41,6 @@ bool is_list_file(const std::string& path) {
   return ext == ".txt" || ext == ".csv" || ext == ".lst";
 }
 
-// Deepest folder containing every file.
-fs::path common_root(const std::vector<std::string>& files) {
-  if (files.empty()) return {};
-  fs::path root = fs::absolute(files[0]).lexically_normal().parent_path();
-  for (const auto& f : files) {
-    const fs::path dir = fs::absolute(f).lexically_normal().parent_path();
-    while (!root.empty() && dir.lexically_relative(root).string().rfind("..", 0) == 0)
-      root = root.parent_path();
-  }
-  return root;
-}
-
 // A folder (its tree below it keeps its names: WordNet-id folders stay class folders), files and
 // globs (relative to their common folder), or a list file: one path per line (relative to the
 // list's folder unless absolute; a "path,label" line's label is ignored; '#' lines skipped).
@@ -91,7 +79,7 @@ ContentList list_content(const std::vector<std::string>& inputs) {
   const InputList list = expand_inputs(paths);
   c.failures = list.failures;
   if (list.files.empty()) throw Error(inputs.empty() ? "--content" : inputs[0], "no content images found");
-  if (root.empty()) root = common_root(list.files);
+  if (root.empty()) root = common_folder(list.files);
   c.root = root.string();
   for (const auto& f : list.files) {
     c.files.push_back(f);
