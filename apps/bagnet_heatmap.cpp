@@ -15,23 +15,8 @@
 
 namespace hm = bagnet::heatmaps;
 
-namespace {
-
-// A usage error: reported as "bagnet-heatmap: what: why", exit code 2.
-struct UsageError : bagnet::Error {
-  using bagnet::Error::Error;
-};
-
-template <class F>
-auto as_usage_error(F&& f) {
-  try {
-    return f();
-  } catch (const bagnet::Error& e) {
-    throw UsageError(e.path(), e.reason());
-  }
-}
-
-}  // namespace
+using bagnet::cli::as_usage_error;
+using bagnet::cli::UsageError;
 
 int main(int argc, char** argv) {
   bagnet::set_command_line(argc, argv);

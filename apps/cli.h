@@ -4,6 +4,7 @@
 #include <string>
 
 #include "inference/classify.h"
+#include "lib/error.h"
 
 namespace bagnet::cli {
 
@@ -23,6 +24,22 @@ inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pix
   app.add_option("--max-pixels", max_pixels,
                  "Refuse images with more pixels than this (decompression-bomb guard)")
       ->capture_default_str();
+}
+
+// A usage error: the tool reports it as "TOOL: what: why" with exit code 2.
+struct UsageError : Error {
+  using Error::Error;
+};
+
+// f(), with any bagnet::Error it throws turned into a UsageError (a bad flag value found by the
+// library, e.g. an unknown class name).
+template <class F>
+auto as_usage_error(F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw UsageError(e.path(), e.reason());
+  }
 }
 
 }  // namespace bagnet::cli

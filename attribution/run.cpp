@@ -38,24 +38,10 @@ std::vector<int> target_classes(RunContext& ctx, const LoadedImage& item, const 
                                 int& target) {
   const RunOptions& o = ctx.o;
   std::vector<int> shown = o.classes;
-  if (!o.targets_file.empty()) {
-    const fs::path p(item.path);
-    auto it = o.targets.find(item.path);
-    if (it == o.targets.end())
-      it = o.targets.find(fs::absolute(p).lexically_normal().lexically_relative(ctx.root).string());
-    if (it == o.targets.end()) it = o.targets.find(p.filename().string());
-    if (it == o.targets.end()) throw Error(item.path, "no target class in " + o.targets_file);
-    shown.push_back(target = it->second);
-  }
-  if (o.top > 0) {
-    std::vector<int> order(logits.size());
-    for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
-    const int k = std::min<int>(o.top, static_cast<int>(order.size()));
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
-      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    });
-    for (int i = 0; i < k; ++i) shown.push_back(order[i]);
-  }
+  if (!o.targets_file.empty())
+    shown.push_back(target = heatmaps::target_class(o.targets, o.targets_file, item.path, ctx.root.string()));
+  if (o.top > 0)
+    for (int c : heatmaps::top_classes(logits, o.top)) shown.push_back(c);
   std::vector<int> unique;
   for (int c : shown)
     if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);

@@ -16,6 +16,7 @@
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/interrupt.h"
+#include "lib/json_read.h"
 #include "lib/provenance.h"
 #include "lib/run_lock.h"
 #include "lib/runtime.h"
@@ -53,24 +54,6 @@ nlohmann::json run_identity(const nlohmann::json& model, const EvalDataset& d, c
     run["categories"] = mapping->categories;
   }
   return run;
-}
-
-// First key whose values differ, for a useful refusal message.
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b,
-                             const std::string& prefix = "") {
-  if (a.is_object() && b.is_object()) {
-    std::set<std::string> keys;
-    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
-    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
-    for (const auto& k : keys) {
-      if (!a.contains(k) || !b.contains(k)) return prefix + k;
-      auto d = first_difference(a[k], b[k], prefix + k + ".");
-      if (!d.empty()) return d;
-    }
-    return "";
-  }
-  if (a != b) return prefix.empty() ? "value" : prefix.substr(0, prefix.size() - 1);
-  return "";
 }
 
 std::string file_name_of(const std::string& key) { return fs::path(key).filename().string(); }

@@ -15,6 +15,7 @@
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/interrupt.h"
+#include "lib/json_read.h"
 #include "lib/progress.h"
 #include "lib/provenance.h"
 #include "lib/run_lock.h"
@@ -69,23 +70,6 @@ nlohmann::json patches_json(const std::vector<Patch>& ps) {
 size_t masked_pixels(int h, int w, const std::vector<Patch>& ps, int q) {
   std::vector<float> one(static_cast<size_t>(h) * w, 1.f);
   return mask_patches(one, 1, h, w, ps, q);
-}
-
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b,
-                             const std::string& prefix = "") {
-  if (a.is_object() && b.is_object()) {
-    std::set<std::string> keys;
-    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
-    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
-    for (const auto& k : keys) {
-      if (!a.contains(k) || !b.contains(k)) return prefix + k;
-      auto d = first_difference(a[k], b[k], prefix + k + ".");
-      if (!d.empty()) return d;
-    }
-    return "";
-  }
-  if (a != b) return prefix.empty() ? "value" : prefix.substr(0, prefix.size() - 1);
-  return "";
 }
 
 struct RecordsFile {

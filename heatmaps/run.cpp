@@ -86,25 +86,12 @@ std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const s
                                nlohmann::json& top_json, int& target) {
   const RunOptions& o = ctx.o;
   std::vector<int> shown = o.classes;
-  if (!o.targets_file.empty()) {
-    const fs::path p(item.path);
-    auto it = o.targets.find(item.path);
-    if (it == o.targets.end())
-      it = o.targets.find(fs::absolute(p).lexically_normal().lexically_relative(ctx.root).string());
-    if (it == o.targets.end()) it = o.targets.find(p.filename().string());
-    if (it == o.targets.end()) throw Error(item.path, "no target class in " + o.targets_file);
-    shown.push_back(target = it->second);
-  }
+  if (!o.targets_file.empty())
+    shown.push_back(target = target_class(o.targets, o.targets_file, item.path, ctx.root.string()));
   if (o.top > 0) {
-    std::vector<int> order(logits.size());
-    for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
-    const int k = std::min<int>(o.top, static_cast<int>(order.size()));
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
-      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    });
-    for (int i = 0; i < k; ++i) {
-      shown.push_back(order[i]);
-      top_json.push_back({{"index", order[i]}, {"logit", logits[order[i]]}});
+    for (int c : top_classes(logits, o.top)) {
+      shown.push_back(c);
+      top_json.push_back({{"index", c}, {"logit", logits[c]}});
     }
   }
   std::vector<int> unique;
@@ -274,6 +261,27 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
 }
 
 }  // namespace
+
+int target_class(const std::map<std::string, int>& targets, const std::string& targets_file,
+                 const std::string& path, const std::string& root) {
+  const fs::path p(path);
+  auto it = targets.find(path);
+  if (it == targets.end())
+    it = targets.find(fs::absolute(p).lexically_normal().lexically_relative(root).string());
+  if (it == targets.end()) it = targets.find(p.filename().string());
+  if (it == targets.end()) throw Error(path, "no target class in " + targets_file);
+  return it->second;
+}
+
+std::vector<int> top_classes(const std::vector<float>& logits, int k) {
+  std::vector<int> order(logits.size());
+  for (size_t c = 0; c < order.size(); ++c) order[c] = static_cast<int>(c);
+  k = std::min<int>(k, static_cast<int>(order.size()));
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  order.resize(k);
+  return order;
+}
 
 std::map<std::string, int> read_targets(const std::string& path, const Labels& labels) {
   std::ifstream in(path);

@@ -44,6 +44,15 @@ struct RunCounts {
 // the file name. Throws bagnet::Error naming the file and line.
 std::map<std::string, int> read_targets(const std::string& path, const Labels& labels);
 
+// The --targets class of the image `path`: its entry in `targets` as given, relative to `root`,
+// or by file name. Throws bagnet::Error(path, "no target class in <targets_file>").
+int target_class(const std::map<std::string, int>& targets, const std::string& targets_file,
+                 const std::string& path, const std::string& root);
+
+// The k classes with the largest logits, best first (ties to the lower index); k is capped at the
+// number of classes.
+std::vector<int> top_classes(const std::vector<float>& logits, int k);
+
 // Maps for the images of `inputs` (files, directories, globs) in this shard. With a batch size
 // B > 1, blocks of B consecutive images of the sorted list are computed together (images of one
 // size share forward passes, at most kBatchPixels pixels each) and --shard deals out whole

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <type_traits>
 
@@ -97,6 +98,25 @@ inline bool json_bool(const nlohmann::json& v, const std::string& file, const st
   if (!v.is_boolean())
     throw Error(file, "'" + field + "' is a " + std::string(v.type_name()) + ", not a boolean");
   return v.get<bool>();
+}
+
+// The first key path whose values differ between two JSON documents ("run.options.k"; "value"
+// for two different scalars at the top; "" when equal): for messages that refuse to mix runs.
+inline std::string first_difference(const nlohmann::json& a, const nlohmann::json& b,
+                                    const std::string& prefix = "") {
+  if (a.is_object() && b.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
+    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
+    for (const auto& k : keys) {
+      if (!a.contains(k) || !b.contains(k)) return prefix + k;
+      auto d = first_difference(a[k], b[k], prefix + k + ".");
+      if (!d.empty()) return d;
+    }
+    return "";
+  }
+  if (a != b) return prefix.empty() ? "value" : prefix.substr(0, prefix.size() - 1);
+  return "";
 }
 
 }  // namespace bagnet
