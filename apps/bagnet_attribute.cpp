@@ -171,13 +171,7 @@ int main(int argc, char** argv) {
     if (o.classes.empty() && o.top == 0 && targets_csv.empty()) o.top = 1;
     o.progress = !quiet;
     const auto counts = attr::run_attribution(model, inputs, o);
-    if (counts.interrupted) {
-      std::cerr << "bagnet-attribute: stopped by " << bagnet::interrupt_name() << ": " << counts.done
-                << " images done and kept, " << counts.left << " left; run the same command to resume\n";
-      return bagnet::interrupted_exit_code();
-    }
-    if (counts.failed) std::cerr << "bagnet-attribute: " << counts.failed << " inputs failed\n";
-    return counts.failed ? 1 : 0;
+    return bagnet::cli::finish_image_run("bagnet-attribute", counts);
   } catch (const UsageError& e) {
     std::cerr << "bagnet-attribute: " << e.what() << "\n";
     return 2;

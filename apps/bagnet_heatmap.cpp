@@ -115,13 +115,7 @@ int main(int argc, char** argv) {
     const auto counts = hm::run_heatmaps(model, inputs, o);
     if (html && !counts.interrupted)
       std::cerr << "wrote " << bagnet::reports::write_heatmap_report(o.output_dir).path << "\n";
-    if (counts.interrupted) {
-      std::cerr << "bagnet-heatmap: stopped by " << bagnet::interrupt_name() << ": " << counts.done
-                << " images done and kept, " << counts.left << " left; run the same command to resume\n";
-      return bagnet::interrupted_exit_code();
-    }
-    if (counts.failed) std::cerr << "bagnet-heatmap: " << counts.failed << " inputs failed\n";
-    return counts.failed ? 1 : 0;
+    return bagnet::cli::finish_image_run("bagnet-heatmap", counts);
   } catch (const UsageError& e) {
     std::cerr << "bagnet-heatmap: " << e.what() << "\n";
     return 2;

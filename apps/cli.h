@@ -1,10 +1,12 @@
 #pragma once
 // Command-line options shared by the tools (CLI11), so that every tool spells them alike.
 #include <CLI/CLI.hpp>
+#include <iostream>
 #include <string>
 
 #include "inference/classify.h"
 #include "lib/error.h"
+#include "lib/interrupt.h"
 
 namespace bagnet::cli {
 
@@ -40,6 +42,19 @@ auto as_usage_error(F&& f) {
   } catch (const Error& e) {
     throw UsageError(e.path(), e.reason());
   }
+}
+
+// The end of a per-image run (bagnet-heatmap, bagnet-attribute): on SIGINT/SIGTERM what was kept
+// and exit code 130/143; else the number of failed inputs and exit code 1, or 0.
+template <class Counts>
+int finish_image_run(const std::string& tool, const Counts& counts) {
+  if (counts.interrupted) {
+    std::cerr << tool << ": stopped by " << interrupt_name() << ": " << counts.done
+              << " images done and kept, " << counts.left << " left; run the same command to resume\n";
+    return interrupted_exit_code();
+  }
+  if (counts.failed) std::cerr << tool << ": " << counts.failed << " inputs failed\n";
+  return counts.failed ? 1 : 0;
 }
 
 }  // namespace bagnet::cli

@@ -29,6 +29,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A scores file's lines that parse, its header first. A line torn by a crash is skipped: that
+// image is redone by a resumed run and left out of the summary.
+std::vector<nlohmann::json> read_scores(const std::string& file) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(read_file(file));
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    try {
+      lines.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return lines;
+}
+
 std::string scores_name(size_t index, size_t count) {
   return count == 1 ? "scores.jsonl"
                     : "scores." + std::to_string(index) + "-of-" + std::to_string(count) + ".jsonl";
@@ -261,27 +276,12 @@ heatmaps::RunCounts run_benchmark(AttributionModel& model, const EvalDataset& d,
     fs::remove(file, ec);
   }
   if (fs::exists(file)) {
-    std::istringstream in(read_file(file));
-    std::string line;
-    bool first = true;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception&) {
-        continue;  // a line torn by a crash: that image is redone
-      }
-      if (first) {
-        first = false;
-        if (j.value("header", nlohmann::json()) != identity)
-          throw Error(file,
-                      "holds another benchmark (model, weights, dataset or options differ); use another "
-                      "--output-dir or --overwrite");
-        continue;
-      }
-      done.insert(j.value("key", ""));
-    }
+    const auto lines = read_scores(file);
+    if (!lines.empty() && lines[0].value("header", nlohmann::json()) != identity)
+      throw Error(file,
+                  "holds another benchmark (model, weights, dataset or options differ); use another "
+                  "--output-dir or --overwrite");
+    for (size_t i = 1; i < lines.size(); ++i) done.insert(lines[i].value("key", ""));
   }
   heatmaps::RunCounts counts;
   std::vector<size_t> todo;
@@ -379,32 +379,19 @@ nlohmann::json summarise_benchmark(const std::string& output_dir) {
   nlohmann::json identity, model_json, provenance;
   std::map<std::string, nlohmann::json> lines;  // by key: shards and resumed runs counted once
   for (const auto& f : files) {
-    std::istringstream in(read_file(f));
-    std::string line;
-    bool first = true;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception&) {
-        continue;
-      }
-      if (first) {
-        first = false;
-        auto id = j.value("header", nlohmann::json());
-        if (identity.is_null()) {
-          identity = id;
-          model_json = j.value("model", nlohmann::json());
-          provenance = j.value("provenance", nlohmann::json());
-        } else {
-          // Shards differ in nothing but their positions.
-          if (id != identity) throw Error(f, "is from another benchmark than " + files.front());
-        }
-        continue;
-      }
-      const std::string key = j.value("key", "");
-      lines[key] = std::move(j);
+    auto scores = read_scores(f);
+    if (scores.empty()) continue;
+    const auto id = scores[0].value("header", nlohmann::json());
+    if (identity.is_null()) {
+      identity = id;
+      model_json = scores[0].value("model", nlohmann::json());
+      provenance = scores[0].value("provenance", nlohmann::json());
+    } else if (id != identity) {  // shards differ in nothing but their positions
+      throw Error(f, "is from another benchmark than " + files.front());
+    }
+    for (size_t i = 1; i < scores.size(); ++i) {
+      const std::string key = scores[i].value("key", "");
+      lines[key] = std::move(scores[i]);
     }
   }
   const auto methods = identity.value("methods", std::vector<std::string>{});

@@ -64,28 +64,25 @@ Quadrature quadrature(const std::string& rule, int steps) {
   const int n = steps;
   q.alphas.assign(n, 0);
   q.weights.assign(n, 0);
-  for (int i = 0; i < (n + 1) / 2; ++i) {
-    double z = std::cos(kPi * (i + 0.75) / (n + 0.5)), dp = 0;
-    for (int it = 0; it < 100; ++it) {
-      double p0 = 1, p1 = 0;
-      for (int j = 1; j <= n; ++j) {
-        const double p2 = p1;
-        p1 = p0;
-        p0 = ((2.0 * j - 1) * z * p1 - (j - 1.0) * p2) / j;
-      }
-      dp = n * (z * p0 - p1) / (z * z - 1);
-      const double z1 = z;
-      z = z1 - p0 / dp;
-      if (std::abs(z - z1) < 1e-15) break;
-    }
-    // Recompute the derivative at the converged node.
+  // P_n(z) by the three-term recurrence, and P_n'(z).
+  auto legendre = [n](double z) {
     double p0 = 1, p1 = 0;
     for (int j = 1; j <= n; ++j) {
       const double p2 = p1;
       p1 = p0;
       p0 = ((2.0 * j - 1) * z * p1 - (j - 1.0) * p2) / j;
     }
-    dp = n * (z * p0 - p1) / (z * z - 1);
+    return std::pair<double, double>{p0, n * (z * p0 - p1) / (z * z - 1)};
+  };
+  for (int i = 0; i < (n + 1) / 2; ++i) {
+    double z = std::cos(kPi * (i + 0.75) / (n + 0.5));
+    for (int it = 0; it < 100; ++it) {  // Newton's method
+      const auto [p, dp] = legendre(z);
+      const double z1 = z;
+      z = z1 - p / dp;
+      if (std::abs(z - z1) < 1e-15) break;
+    }
+    const double dp = legendre(z).second;  // the derivative at the converged node
     const double w = 2 / ((1 - z * z) * dp * dp);
     q.alphas[i] = (1 - z) / 2;  // ascending alphas
     q.alphas[n - 1 - i] = (1 + z) / 2;
