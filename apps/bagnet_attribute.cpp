@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   bagnet::init_runtime(threads);
-  try {
+  return bagnet::cli::guarded_main("bagnet-attribute", [&]() -> int {
     attr::AttributionModel model(request);
     if (list_layers) {
       for (const auto& l : model.cam_layers())
@@ -172,14 +172,5 @@ int main(int argc, char** argv) {
     o.progress = !quiet;
     const auto counts = attr::run_attribution(model, inputs, o);
     return bagnet::cli::finish_image_run("bagnet-attribute", counts);
-  } catch (const UsageError& e) {
-    std::cerr << "bagnet-attribute: " << e.what() << "\n";
-    return 2;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-attribute: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "bagnet-attribute: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

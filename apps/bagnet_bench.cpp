@@ -14,6 +14,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "heatmaps/dense.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
@@ -207,14 +208,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   bagnet::init_runtime(o.threads, /*tune_malloc=*/!o.default_malloc);
-  try {
+  return bagnet::cli::guarded_main("bagnet-bench", [&]() -> int {
     const auto& spec = bagnet::find_model(o.model);
     return o.parity_device.empty() ? timing(spec, o) : parity(spec, o);
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-bench: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // LibTorch's own errors (out of memory on the device, say)
-    std::cerr << "bagnet-bench: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -5,8 +5,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "inference/classify.h"
 #include "apps/cli.h"
+#include "inference/classify.h"
 #include "lib/error.h"
 #include "lib/files.h"
 #include "lib/provenance.h"
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
 
   bagnet::init_runtime(threads);
   opt.progress = !quiet;
-  try {
+  return bagnet::cli::guarded_main("bagnet-classify", [&]() -> int {
     const auto list = bagnet::expand_inputs(inputs);
     for (const auto& [in, why] : list.failures) std::cerr << in << ": " << why << "\n";
     bagnet::Classifier classifier(req);
@@ -132,8 +132,5 @@ int main(int argc, char** argv) {
       std::cerr << "bagnet-classify: " << failed << " of " << results.size() + list.failures.size()
                 << " inputs failed\n";
     return failed ? 1 : 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-classify: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "evaluation/compare.h"
 #include "figures/plots.h"
 #include "lib/error.h"
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  try {
+  return bagnet::cli::guarded_main("bagnet-compare", [&]() -> int {
     std::vector<ev::DecisionMaker> makers;
     for (const auto& in : inputs)
       for (auto& m : ev::load_decision_makers(in)) makers.push_back(std::move(m));
@@ -69,12 +70,5 @@ int main(int argc, char** argv) {
       std::cout << line;
     }
     return 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-compare: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    const std::string what = e.what();  // c10 errors append a multi-line backtrace
-    std::cerr << "bagnet-compare: internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
-  }
+  });
 }

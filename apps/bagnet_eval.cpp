@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
 
   bagnet::init_runtime(threads);
   opt.classify.progress = !quiet;
-  try {
+  return bagnet::cli::guarded_main("bagnet-eval", [&]() -> int {
     if (!shard.empty()) std::tie(opt.shard_index, opt.shard_count) = bagnet::parse_shard(shard);
     const bagnet::ModelSpec& spec = bagnet::find_model(req.model);
     ev::CategoryMapping storage;
@@ -85,12 +85,5 @@ int main(int argc, char** argv) {
     for (const auto& f : result.files) std::cerr << "wrote " << f << "\n";
     if (html) std::cerr << "wrote " << bagnet::reports::write_evaluation_report(output_dir).path << "\n";
     return result.failed ? 3 : 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-eval: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
-    const std::string what = e.what();  // c10 errors append a multi-line backtrace
-    std::cerr << "bagnet-eval: internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
-  }
+  });
 }

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   redraw->add_option("figure", figure_path, "Figure path: .svg, .pdf or .png")->required();
 
   CLI11_PARSE(app, argc, argv);
-  try {
+  return bagnet::cli::guarded_main("bagnet-experiment", [&]() -> int {
     if (errors->parsed()) return finish(ex::correlate_errors(runs, c.output_dir, c.figure), c);
     if (merge->parsed()) return finish(ex::merge_experiment(shards, c.output_dir, c.figure), c);
     if (redraw->parsed()) {
@@ -147,12 +147,5 @@ int main(int argc, char** argv) {
     o.progress = !c.quiet;
     o.figure = c.figure;
     return finish(ex::run_experiment(c.data, o, c.output_dir), c);
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-experiment: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // a bug, not bad input: still one line
-    const std::string what = e.what();
-    std::cerr << "bagnet-experiment: internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
-  }
+  });
 }

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   bagnet::init_runtime(threads);
-  try {
+  return bagnet::cli::guarded_main("bagnet-heatmap", [&]() -> int {
     hm::HeatmapModel model(request);
     if (benchmark) {
       std::cout << model.benchmark(bench_size, bench_iters, bench_patch_rows, o.map.tile).dump() << std::endl;
@@ -116,14 +116,5 @@ int main(int argc, char** argv) {
     if (html && !counts.interrupted)
       std::cerr << "wrote " << bagnet::reports::write_heatmap_report(o.output_dir).path << "\n";
     return bagnet::cli::finish_image_run("bagnet-heatmap", counts);
-  } catch (const UsageError& e) {
-    std::cerr << "bagnet-heatmap: " << e.what() << "\n";
-    return 2;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-heatmap: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "bagnet-heatmap: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "evaluation/evaluate.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
@@ -24,18 +25,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--html", html, "Also write OUTPUT_DIR/index.html: the merged run's report");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return bagnet::cli::guarded_main("bagnet-merge", [&]() -> int {
     const auto result = ev::merge_runs(shards, output_dir);
     std::cout << (format == "json" ? result.summary.dump(2) + "\n" : ev::format_summary(result.summary));
     for (const auto& f : result.files) std::cerr << "wrote " << f << "\n";
     if (html) std::cerr << "wrote " << bagnet::reports::write_evaluation_report(output_dir).path << "\n";
     return 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-merge: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
-    const std::string what = e.what();  // c10 errors append a multi-line backtrace
-    std::cerr << "bagnet-merge: internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
-  }
+  });
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "lib/error.h"
 #include "networks/registry.h"
 
@@ -11,7 +12,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_flag("--json", json, "Machine-readable output");
   CLI11_PARSE(app, argc, argv);
-  try {
+  return bagnet::cli::guarded_main("bagnet-models", [&]() -> int {
     const auto& specs = bagnet::model_registry();
     if (json) {
       nlohmann::json out = nlohmann::json::array();
@@ -33,8 +34,5 @@ int main(int argc, char** argv) {
     std::cout << "\nWeights are looked up in $BAGNET_WEIGHTS, then ~/.cache/bagnet; download URLs: "
                  "bagnet-models --json\n";
     return 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-models: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

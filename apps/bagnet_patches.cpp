@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   bagnet::init_runtime(threads);
-  try {
+  return bagnet::cli::guarded_main("bagnet-patches", [&]() -> int {
     hm::HeatmapModel model(req);
     int class_index;
     try {
@@ -115,13 +115,5 @@ int main(int argc, char** argv) {
     std::cerr << "bagnet-patches: " << patches.size() << " patches from " << list.files.size()
               << " images -> " << stem << ".{png,json}\n";
     return failures.empty() ? 0 : 1;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-patches: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));
-    std::cerr << "bagnet-patches: internal error: " << what << "\n";
-    return 1;
-  }
+  });
 }

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
 
   bagnet::init_runtime(threads);
   opt.classify.progress = !quiet;
-  try {
+  return bagnet::cli::guarded_main("bagnet-shape-bias", [&]() -> int {
     if (stimuli.empty() && csvs.empty())
       throw bagnet::Error("bagnet-shape-bias",
                           "nothing to analyse: give --stimuli (with --model) and/or --from-csv");
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
         const auto dataset = bagnet::open_eval_dataset(dir, d, labels, categories);
         const std::string run_dir = (fs::path(output_dir) / spec.name / name).string();
         auto out = ev::run_evaluation(classifier, spec.name, dataset, mapping, opt, run_dir);
-        if (out.interrupted) throw ev::Interrupted{ev::report_interrupted("bagnet-shape-bias", out, run_dir)};
+        if (out.interrupted)
+          throw bagnet::cli::ExitWith{ev::report_interrupted("bagnet-shape-bias", out, run_dir)};
         for (const auto& f : out.files) std::cerr << "wrote " << f << "\n";
         runs[name] = out.summary;
         return out;
@@ -127,13 +128,5 @@ int main(int argc, char** argv) {
     for (const auto& f : files) std::cerr << "wrote " << f << "\n";
     std::cout << (format == "json" ? report.dump(2) + "\n" : ev::report_text(entries, observers));
     return 0;
-  } catch (const ev::Interrupted& i) {
-    return i.exit_code;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-shape-bias: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "bagnet-shape-bias: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

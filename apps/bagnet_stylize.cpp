@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "datasets/eval_dataset.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
   }
 
   bagnet::init_runtime(threads);
-  try {
+  return bagnet::cli::guarded_main("bagnet-stylize", [&]() -> int {
     if (!merge_dir.empty()) {
       const std::size_t rows = st::merge_manifests(merge_dir);
       std::cout << merge_dir << "/manifest.csv: " << rows << " images\n";
@@ -112,11 +113,5 @@ int main(int argc, char** argv) {
     std::cerr << "bagnet-stylize: " << counts.written << " written, " << counts.already << " already done, "
               << counts.failed << " skipped; manifest " << counts.manifest << "\n";
     return counts.failed ? 3 : 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-stylize: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "bagnet-stylize: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/tool_main.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
 #include "lib/provenance.h"
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   c.progress = !quiet;
 
   bagnet::init_runtime(threads);
-  try {
+  return bagnet::cli::guarded_main("bagnet-train", [&]() -> int {
     const auto r = bagnet::train(c);
     if (r.interrupted_epoch) {
       std::cerr
@@ -85,12 +86,5 @@ int main(int argc, char** argv) {
                 << "\n";
     }
     return 0;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-train: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // a bug, not bad input: still one line, not an abort
-    const std::string what = e.what();
-    std::cerr << "bagnet-train: internal error: " << what.substr(0, what.find('\n')) << "\n";
-    return 1;
-  }
+  });
 }

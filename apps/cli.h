@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "apps/tool_main.h"
 #include "inference/classify.h"
 #include "lib/error.h"
 #include "lib/interrupt.h"
@@ -27,11 +28,6 @@ inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pix
                  "Refuse images with more pixels than this (decompression-bomb guard)")
       ->capture_default_str();
 }
-
-// A usage error: the tool reports it as "TOOL: what: why" with exit code 2.
-struct UsageError : Error {
-  using Error::Error;
-};
 
 // f(), with any bagnet::Error it throws turned into a UsageError (a bad flag value found by the
 // library, e.g. an unknown class name).

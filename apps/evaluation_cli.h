@@ -33,9 +33,4 @@ inline int report_interrupted(const std::string& tool, const RunOutput& out, con
   return interrupted_exit_code();
 }
 
-// Thrown out of a tool's nested runs to end it with report_interrupted's exit code.
-struct Interrupted {
-  int exit_code;
-};
-
 }  // namespace bagnet::evaluation

@@ -8,7 +8,8 @@ memory (RSS, /usr/bin/time -v) of Integrated Gradients at 224 with its default 5
 
     /usr/bin/python3 scripts/bench_attribute.py [--build build] [--threads 2] [--json out.json]
 
-Every timing: one warm-up (a saliency map), then one timed run of the method, in a fresh process.
+Every timing: one warm-up (a saliency map), then --iters timed runs of the method (median), in a
+fresh process.
 IG steps and SmoothGrad samples are kept modest (--steps, --samples) so that the run finishes on
 a small machine; both sides always use the same numbers. Run it `nice`d when others share the
 machine, and say so with the figures ("under load").
@@ -30,6 +31,7 @@ sys.path.insert(0, sys.argv[1])
 import bagnet_reference as ref
 model, weights, threads, method = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 steps, samples, window, stride, batch = (int(v) for v in sys.argv[6:11])
+iters = int(sys.argv[11])
 torch.set_num_threads(threads)
 sd = torch.load(weights)
 target = 0
@@ -102,14 +104,16 @@ def occlusion(x):
 torch.manual_seed(0)
 x = torch.randn(1, 3, 224, 224)
 saliency(x)  # warm-up, as the toolkit's --speed
-t0 = time.perf_counter(); globals()[method](x); t1 = time.perf_counter()
-print(json.dumps({"seconds": t1 - t0}))
+times = []
+for _ in range(iters):
+    t0 = time.perf_counter(); globals()[method](x); times.append(time.perf_counter() - t0)
+print(json.dumps({"seconds": sorted(times)[len(times) // 2]}))
 """
 
 
 def run_cpp(build, model, weights, threads, method, args, algorithm="auto"):
     cmd = [os.path.join(build, "bagnet-attribute"), "-m", model, "-w", weights, "-t", str(threads), "--speed",
-           "--bench-size", "224", "--bench-iters", "1", "--method", method, "--steps", str(args.steps),
+           "--bench-size", "224", "--bench-iters", str(args.iters), "--method", method, "--steps", str(args.steps),
            "--samples", str(args.samples), "--window", str(args.window), "--stride", str(args.stride),
            "--batch", str(args.batch), "--occlusion-algorithm", algorithm]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -119,7 +123,7 @@ def run_cpp(build, model, weights, threads, method, args, algorithm="auto"):
 def run_python(model, weights, threads, method, args):
     cmd = ["/usr/bin/python3", "-c", PY_WORKER, os.path.join(ROOT, "tests", "python"), model, weights,
            str(threads), method, str(args.steps), str(args.samples), str(args.window), str(args.stride),
-           str(args.batch)]
+           str(args.batch), str(args.iters)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])["seconds"]
@@ -143,6 +147,7 @@ def main():
     p.add_argument("--window", type=int, default=56)
     p.add_argument("--stride", type=int, default=28)
     p.add_argument("--batch", type=int, default=10)
+    p.add_argument("--iters", type=int, default=1, help="timed runs after the warm-up (median; both sides)")
     p.add_argument("--models", nargs="+", default=["resnet50", "bagnet33"])
     p.add_argument("--methods", nargs="+", default=["saliency", "input_x_gradient", "integrated_gradients",
                                                      "smoothgrad", "grad_cam", "occlusion"])
