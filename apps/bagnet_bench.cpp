@@ -16,6 +16,7 @@
 
 #include "apps/tool_main.h"
 #include "heatmaps/dense.h"
+#include "inference/torchscript.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
 #include "lib/runtime.h"
@@ -29,6 +30,7 @@ struct Options {
   std::vector<int> batches{1, 8};
   int size = 224, iters = 10, warmup = 2, threads = 0, classes = 1, seed = 0;
   bool contiguous = false, default_malloc = false, no_fold = false;
+  std::string engine = "eager";  // pooled mode: eager or torchscript (inference/torchscript.h)
   double tolerance = 1e-4;
   bagnet::heatmaps::DenseOptions dense;
 };
@@ -59,14 +61,15 @@ std::shared_ptr<bagnet::NetworkImpl> make_network(const bagnet::ModelSpec& spec,
   return net;
 }
 
-torch::Tensor run(bagnet::NetworkImpl& net, const torch::Tensor& x, const Options& o) {
+torch::Tensor run(bagnet::NetworkImpl& net, const torch::Tensor& x, const Options& o,
+                  bagnet::TorchScriptForward* torchscript = nullptr) {
   if (o.mode == "map") return net.logit_map(x);
   if (o.mode == "dense") {
     auto* bagnet = dynamic_cast<bagnet::BagNetImpl*>(&net);
     if (!bagnet) throw bagnet::Error("--mode dense", "needs a BagNet (patch logits), not " + o.model);
     return bagnet::heatmaps::dense_logit_maps(*bagnet, x, o.dense, torch::arange(o.classes));
   }
-  return net.forward(x);
+  return torchscript ? torchscript->forward(x) : net.forward(x);
 }
 
 nlohmann::json row_base(const Options& o, int batch, const c10::Device& dev) {
@@ -77,7 +80,8 @@ nlohmann::json row_base(const Options& o, int batch, const c10::Device& dev) {
                         {"threads", bagnet::runtime_threads()},
                         {"device", dev.str()},
                         {"channels_last", !o.contiguous},
-                        {"batchnorm_folded", !o.no_fold}};
+                        {"batchnorm_folded", !o.no_fold},
+                        {"engine", o.engine}};
   if (o.mode == "dense") {
     row["stride"] = o.dense.stride;
     row["classes"] = o.classes;
@@ -135,16 +139,23 @@ int timing(const bagnet::ModelSpec& spec, const Options& o) {
   const auto dev = bagnet::resolve_device(o.device);
   torch::manual_seed(o.seed);
   auto net = make_network(spec, o, dev, nullptr);
+  std::unique_ptr<bagnet::TorchScriptForward> torchscript;
+  if (o.engine == "torchscript") {
+    if (o.mode != "pooled" || !dev.is_cpu())
+      throw bagnet::Error("--engine torchscript", "times the pooled CPU forward pass only");
+    torchscript = std::make_unique<bagnet::TorchScriptForward>(net);
+  }
   torch::NoGradGuard ng;
   for (int b : o.batches) {
     auto x = torch::randn({b, spec.in_channels, o.size, o.size}).to(dev);
     std::vector<double> ms;
-    for (int i = 0; i < o.warmup + o.iters; ++i) {
+    const int warmup = torchscript ? std::max(1, o.warmup) : o.warmup;  // never time the compilation
+    for (int i = 0; i < warmup + o.iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      auto y = run(*net, x, o);
+      auto y = run(*net, x, o, torchscript.get());  // the first call of a shape compiles: a warm-up
       if (dev.is_cuda()) y = y.cpu();
       const auto t1 = std::chrono::steady_clock::now();
-      if (i >= o.warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     }
     std::sort(ms.begin(), ms.end());
     auto row = row_base(o, b, dev);
@@ -201,6 +212,9 @@ int main(int argc, char** argv) {
                  "--parity-device: largest difference allowed, of the largest |output|")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Random weights and inputs")->capture_default_str();
+  app.add_option("--engine", o.engine, "pooled mode: eager or torchscript (traced, frozen, optimised)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"eager", "torchscript"}));
   app.add_flag("--contiguous", o.contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
   app.add_flag("--no-fold", o.no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
   app.add_flag("--default-malloc", o.default_malloc,

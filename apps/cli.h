@@ -20,6 +20,13 @@ inline void add_model_options(CLI::App& app, ModelRequest& request, int& threads
   app.add_option("-t,--threads", threads, "Intra-op threads (0 = all cores)")->capture_default_str();
 }
 
+// --engine (bagnet-classify, bagnet-eval, bagnet-shape-bias).
+inline void add_engine_option(CLI::App& app, ModelRequest& request) {
+  app.add_option("--engine", request.engine,
+                 "CPU forward pass: eager, or torchscript (traced, frozen, optimised; see README Speed)")
+      ->capture_default_str();
+}
+
 // --no-resize, --max-pixels.
 inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pixels) {
   app.add_flag("--no-resize", no_resize,

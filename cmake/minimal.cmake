@@ -25,6 +25,7 @@ add_library(bagnet_nn STATIC
   lib/interrupt.cpp
   ${BAGNET_NN_NETWORKS}
   heatmaps/dense.cpp
+  inference/torchscript.cpp
 )
 target_include_directories(bagnet_nn PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/generated)
 target_link_libraries(bagnet_nn PUBLIC bagnet_registry ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "datasets/loader.h"
+#include "inference/torchscript.h"
 #include "lib/error.h"
 #include "lib/progress.h"
 #include "lib/runtime.h"
@@ -18,13 +19,22 @@ namespace bagnet {
 struct Classifier::Impl {
   LoadedModel model;
   const Labels* labels = nullptr;
+  std::unique_ptr<TorchScriptForward> torchscript;  // null: eager
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torchscript ? torchscript->forward(x) : model.net->forward(x);
+  }
 };
 
 Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
   const ModelSpec& spec = find_model(request.model);
+  if (request.engine != "eager" && request.engine != "torchscript")
+    throw Error("--engine " + request.engine, "must be eager or torchscript");
   const c10::Device device = resolve_device(request.device);
   impl_->model = load_model(spec, request.weights, device, /*fold_batchnorm=*/true);
   impl_->labels = &model_labels(spec);
+  if (request.engine == "torchscript" && device.is_cpu())
+    impl_->torchscript = std::make_unique<TorchScriptForward>(impl_->model.net);
 }
 
 Classifier::~Classifier() = default;
@@ -36,8 +46,12 @@ Preprocessing Classifier::preprocessing(bool no_resize) const {
 }
 
 nlohmann::json Classifier::model_json(bool no_resize) const {
-  return bagnet::model_json(impl_->model, no_resize);
+  nlohmann::json j = bagnet::model_json(impl_->model, no_resize);
+  j["engine"] = engine();
+  return j;
 }
+
+std::string Classifier::engine() const { return impl_->torchscript ? "torchscript" : "eager"; }
 
 int Classifier::num_classes() const { return impl_->model.spec.num_classes; }
 int Classifier::in_channels() const { return impl_->model.spec.in_channels; }
@@ -88,7 +102,7 @@ std::vector<ImageResult> Classifier::classify(size_t count, const LoadFunction& 
     at::Tensor logits;
     try {
       PhaseTimer timer;
-      logits = m.net->forward(input.to(m.device)).to(torch::kCPU);
+      logits = impl_->forward(input.to(m.device)).to(torch::kCPU);
       timer.mark("forward pass");
     } catch (const std::exception& e) {
       // E.g. an image smaller than the network can take: these images fail, the run goes on.

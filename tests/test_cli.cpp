@@ -28,34 +28,39 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
   const auto ref = nlohmann::json::parse(read_file(fixture("pipeline_reference.json")));
   const std::string weights = fixture("bagnet33.pt");
   const std::string images = std::string(FIXTURE_DIR) + "/images";
-  for (const std::string mode : {"resize", "no_resize"}) {
-    // Batch 3 with 4 images of different sizes: exercises partial and size-split batches.
-    const auto r = run_tool("bagnet-classify -q --model bagnet33 --weights " + weights +
-                            " --format json -b 3 " + (mode == "no_resize" ? "--no-resize " : "") + images);
-    INFO(r.err);
-    REQUIRE(r.status == 0);
-    const auto doc = nlohmann::json::parse(r.out);
-    REQUIRE(doc["results"].size() == ref.size());
-    for (const auto& res : doc["results"]) {
-      const std::string name = fs::path(res["path"].get<std::string>()).filename();
-      const auto& expect = ref.at(name).at(mode);
-      INFO(name << " " << mode);
-      REQUIRE(res["top"].size() == 5);
-      for (size_t k = 0; k < 5; ++k) {
-        CHECK(res["top"][k]["index"] == expect["index"][k]);
-        CHECK(res["top"][k]["logit"].get<double>() == Approx(expect["logit"][k].get<double>()).margin(2e-4));
-        CHECK(res["top"][k]["probability"].get<double>() ==
-              Approx(expect["probability"][k].get<double>()).margin(1e-5));
+  for (const std::string mode : {"resize", "no_resize"})
+    for (const std::string engine : {"eager", "torchscript"}) {
+      // Batch 3 with 4 images of different sizes: exercises partial and size-split batches (and,
+      // for TorchScript, one compiled module per batch shape).
+      const auto r =
+          run_tool("bagnet-classify -q --model bagnet33 --weights " + weights + " --engine " + engine +
+                   " --format json -b 3 " + (mode == "no_resize" ? "--no-resize " : "") + images);
+      INFO(r.err << "\nengine " << engine);
+      REQUIRE(r.status == 0);
+      const auto doc = nlohmann::json::parse(r.out);
+      REQUIRE(doc["results"].size() == ref.size());
+      for (const auto& res : doc["results"]) {
+        const std::string name = fs::path(res["path"].get<std::string>()).filename();
+        const auto& expect = ref.at(name).at(mode);
+        INFO(name << " " << mode);
+        REQUIRE(res["top"].size() == 5);
+        for (size_t k = 0; k < 5; ++k) {
+          CHECK(res["top"][k]["index"] == expect["index"][k]);
+          CHECK(res["top"][k]["logit"].get<double>() ==
+                Approx(expect["logit"][k].get<double>()).margin(2e-4));
+          CHECK(res["top"][k]["probability"].get<double>() ==
+                Approx(expect["probability"][k].get<double>()).margin(1e-5));
+        }
       }
+      // Provenance: enough to reproduce the run.
+      const auto& prov = doc["provenance"];
+      for (const char* key :
+           {"version", "git_commit", "libtorch", "device", "threads", "command_line", "time_utc"})
+        CHECK(prov.contains(key));
+      CHECK(doc["model"]["weights"]["sha256"].get<std::string>().size() == 64);
+      CHECK(doc["model"]["preprocessing"]["no_resize"] == (mode == "no_resize"));
+      CHECK(doc["model"]["engine"] == engine);
     }
-    // Provenance: enough to reproduce the run.
-    const auto& prov = doc["provenance"];
-    for (const char* key :
-         {"version", "git_commit", "libtorch", "device", "threads", "command_line", "time_utc"})
-      CHECK(prov.contains(key));
-    CHECK(doc["model"]["weights"]["sha256"].get<std::string>().size() == 64);
-    CHECK(doc["model"]["preprocessing"]["no_resize"] == (mode == "no_resize"));
-  }
 }
 
 TEST_CASE("bagnet-classify: bad images fail one by one, the rest still get results", "[cli][errors]") {
@@ -99,6 +104,7 @@ TEST_CASE("bagnet-classify: bad checkpoints, models and devices give one-line er
            {"--model bagnet33 --weights " + fixture("bagnet9.pt"), "does not fit bagnet33"},
            {"--model nosuchnet", "unknown model"},
            {"--model bagnet9 --weights " + fixture("bagnet9.pt") + " --device cuda:7", "--device cuda:7"},
+           {"--model bagnet9 --weights " + fixture("bagnet9.pt") + " --engine jit", "--engine jit: must be"},
        }) {
     const auto r = run_tool("bagnet-classify -q " + args + " " + image);
     INFO(args << "\n" << r.err);

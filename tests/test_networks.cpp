@@ -3,6 +3,7 @@
 // made at test time by tests/python/make_fixtures.py.
 #include <filesystem>
 
+#include "inference/torchscript.h"
 #include "lib/error.h"
 #include "networks/bagnet.h"
 #include "networks/model.h"
@@ -223,6 +224,39 @@ TEST_CASE("Folded BatchNorm gives the unfolded logits and the reference's", "[ne
       folded.net->fold_batchnorm();
       CHECK(torch::equal(w, folded.net->named_parameters()["layer1.0.conv1.weight"]));
       CHECK(torch::equal(before, folded.net->named_parameters()["fc.weight"]));
+    }
+  }
+}
+
+TEST_CASE("The TorchScript engine gives the eager network's logits, one compiled module per shape",
+          "[networks][parity][torchscript]") {
+  torch::NoGradGuard ng;
+  for (const std::string name : {"bagnet9", "resnet50"}) {
+    DYNAMIC_SECTION(name) {
+      auto m = load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), true);
+      m.net->set_channels_last(true);
+      TorchScriptForward ts(m.net);
+      const StateDict io = load_state_dict(fixture(name + "_io.pt"));
+      for (const std::string tag : {"224", "ns", "224"}) {
+        const auto x = io_tensor(io, "x_" + tag);
+        const auto expected = io_tensor(io, name == "resnet50" ? "logits_" + tag : "pooled_" + tag);
+        const auto got = ts.forward(x);
+        const double d_ref = relative_max_diff(got, expected);
+        const double d_eager = relative_max_diff(got, m.net->forward(x));
+        INFO(name << " input " << tag << ": torchscript vs reference " << d_ref << ", vs eager " << d_eager);
+        CHECK(d_ref < kParityTolerance);
+        CHECK(d_eager < kParityTolerance);
+      }
+      // Two input shapes (224 and the non-square one), the third call reused the first module.
+      CHECK(ts.compiled_shapes() == 2);
+      // A batch of three is another shape; each image's logits equal its own single pass.
+      const auto x1 = io_tensor(io, "x_224").slice(0, 0, 1);
+      const auto three = torch::cat({x1, x1.flip(3), x1.flip(2)});
+      const auto out = ts.forward(three);
+      CHECK(ts.compiled_shapes() == 3);
+      for (int64_t i = 0; i < 3; ++i)
+        CHECK(relative_max_diff(out.slice(0, i, i + 1), m.net->forward(three.slice(0, i, i + 1))) <
+              kParityTolerance);
     }
   }
 }
