@@ -69,36 +69,32 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
 
-  try {
-    if (!merge_dir.empty()) {
-      if (!o.content.empty() || !o.styles.empty())
-        throw bagnet::Error("--merge", "takes only the output folder");
-    } else {
-      if (o.content.empty()) throw bagnet::Error("--content", "required");
-      if (o.styles.empty()) throw bagnet::Error("--styles", "required");
-      if (o.output_dir.empty()) throw bagnet::Error("--output-dir", "required");
-    }
-    if (!(o.alpha >= 0.0 && o.alpha <= 1.0))
-      throw bagnet::Error("--alpha " + std::to_string(o.alpha), "must be between 0 and 1");
-    if (o.preset == "stylized-imagenet") {
-      for (const auto* opt : {alpha, num, csize, ssize, crop})
-        if (opt->count()) throw bagnet::Error(opt->get_name(), "is fixed by --preset stylized-imagenet");
-      o.content_size = 256;
-      o.crop = 224;
-      o.style_size = 224;
-      o.square_styles = true;
-      o.alpha = 1.0;
-      o.num_styles = 1;
-    }
-    if (!shard.empty()) std::tie(o.shard_index, o.shard_count) = bagnet::parse_shard(shard);
-    o.progress = !quiet;
-  } catch (const bagnet::Error& e) {
-    std::cerr << "bagnet-stylize: " << e.what() << "\n";
-    return 2;
-  }
-
   bagnet::init_runtime(threads);
   return bagnet::cli::guarded_main("bagnet-stylize", [&]() -> int {
+    bagnet::cli::as_usage_error([&] {  // bad option values: exit 2
+      if (!merge_dir.empty()) {
+        if (!o.content.empty() || !o.styles.empty())
+          throw bagnet::Error("--merge", "takes only the output folder");
+      } else {
+        if (o.content.empty()) throw bagnet::Error("--content", "required");
+        if (o.styles.empty()) throw bagnet::Error("--styles", "required");
+        if (o.output_dir.empty()) throw bagnet::Error("--output-dir", "required");
+      }
+      if (!(o.alpha >= 0.0 && o.alpha <= 1.0))
+        throw bagnet::Error("--alpha " + std::to_string(o.alpha), "must be between 0 and 1");
+      if (o.preset == "stylized-imagenet") {
+        for (const auto* opt : {alpha, num, csize, ssize, crop})
+          if (opt->count()) throw bagnet::Error(opt->get_name(), "is fixed by --preset stylized-imagenet");
+        o.content_size = 256;
+        o.crop = 224;
+        o.style_size = 224;
+        o.square_styles = true;
+        o.alpha = 1.0;
+        o.num_styles = 1;
+      }
+      if (!shard.empty()) std::tie(o.shard_index, o.shard_count) = bagnet::parse_shard(shard);
+      o.progress = !quiet;
+    });
     if (!merge_dir.empty()) {
       const std::size_t rows = st::merge_manifests(merge_dir);
       std::cout << merge_dir << "/manifest.csv: " << rows << " images\n";

@@ -36,17 +36,6 @@ inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pix
       ->capture_default_str();
 }
 
-// f(), with any bagnet::Error it throws turned into a UsageError (a bad flag value found by the
-// library, e.g. an unknown class name).
-template <class F>
-auto as_usage_error(F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw UsageError(e.path(), e.reason());
-  }
-}
-
 // The end of a per-image run (bagnet-heatmap, bagnet-attribute): on SIGINT/SIGTERM what was kept
 // and exit code 130/143; else the number of failed inputs and exit code 1, or 0.
 template <class Counts>

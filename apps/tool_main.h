@@ -14,6 +14,17 @@ struct UsageError : Error {
   using Error::Error;
 };
 
+// f(), with any bagnet::Error it throws turned into a UsageError (a bad flag value found by the
+// library, e.g. an unknown class name or a malformed --shard).
+template <class F>
+auto as_usage_error(F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw UsageError(e.path(), e.reason());
+  }
+}
+
 // Thrown out of a tool's nested runs to end the tool with this exit code (its message already
 // printed), e.g. after a SIGINT/SIGTERM report.
 struct ExitWith {
