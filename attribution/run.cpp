@@ -37,15 +37,9 @@ struct RunContext {
 std::vector<int> target_classes(RunContext& ctx, const LoadedImage& item, const std::vector<float>& logits,
                                 int& target) {
   const RunOptions& o = ctx.o;
-  std::vector<int> shown = o.classes;
-  if (!o.targets_file.empty())
-    shown.push_back(target = heatmaps::target_class(o.targets, o.targets_file, item.path, ctx.root.string()));
-  if (o.top > 0)
-    for (int c : heatmaps::top_classes(logits, o.top)) shown.push_back(c);
-  std::vector<int> unique;
-  for (int c : shown)
-    if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);
-  return unique;
+  return heatmaps::classes_for_image(o.classes, o.targets, o.targets_file, item.path, ctx.root.string(),
+                                     o.top > 0 ? heatmaps::top_classes(logits, o.top) : std::vector<int>{},
+                                     target);
 }
 
 // Sum over channels of one class's map, for the renderings.

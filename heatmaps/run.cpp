@@ -85,19 +85,9 @@ struct RunContext {
 std::vector<int> shown_classes(RunContext& ctx, const LoadedImage& item, const std::vector<float>& logits,
                                nlohmann::json& top_json, int& target) {
   const RunOptions& o = ctx.o;
-  std::vector<int> shown = o.classes;
-  if (!o.targets_file.empty())
-    shown.push_back(target = target_class(o.targets, o.targets_file, item.path, ctx.root.string()));
-  if (o.top > 0) {
-    for (int c : top_classes(logits, o.top)) {
-      shown.push_back(c);
-      top_json.push_back({{"index", c}, {"logit", logits[c]}});
-    }
-  }
-  std::vector<int> unique;
-  for (int c : shown)
-    if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);
-  return unique;
+  const std::vector<int> top = o.top > 0 ? top_classes(logits, o.top) : std::vector<int>{};
+  for (int c : top) top_json.push_back({{"index", c}, {"logit", logits[c]}});
+  return classes_for_image(o.classes, o.targets, o.targets_file, item.path, ctx.root.string(), top, target);
 }
 
 // What one image's outputs are made of, computed for a batch of images at once.
@@ -262,15 +252,24 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
 
 }  // namespace
 
-int target_class(const std::map<std::string, int>& targets, const std::string& targets_file,
-                 const std::string& path, const std::string& root) {
-  const fs::path p(path);
-  auto it = targets.find(path);
-  if (it == targets.end())
-    it = targets.find(fs::absolute(p).lexically_normal().lexically_relative(root).string());
-  if (it == targets.end()) it = targets.find(p.filename().string());
-  if (it == targets.end()) throw Error(path, "no target class in " + targets_file);
-  return it->second;
+std::vector<int> classes_for_image(const std::vector<int>& classes, const std::map<std::string, int>& targets,
+                                   const std::string& targets_file, const std::string& path,
+                                   const std::string& root, const std::vector<int>& top, int& target) {
+  std::vector<int> shown = classes;
+  if (!targets_file.empty()) {
+    const fs::path p(path);
+    auto it = targets.find(path);
+    if (it == targets.end())
+      it = targets.find(fs::absolute(p).lexically_normal().lexically_relative(root).string());
+    if (it == targets.end()) it = targets.find(p.filename().string());
+    if (it == targets.end()) throw Error(path, "no target class in " + targets_file);
+    shown.push_back(target = it->second);
+  }
+  shown.insert(shown.end(), top.begin(), top.end());
+  std::vector<int> unique;
+  for (int c : shown)
+    if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);
+  return unique;
 }
 
 std::vector<int> top_classes(const std::vector<float>& logits, int k) {

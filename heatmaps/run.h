@@ -44,14 +44,17 @@ struct RunCounts {
 // the file name. Throws bagnet::Error naming the file and line.
 std::map<std::string, int> read_targets(const std::string& path, const Labels& labels);
 
-// The --targets class of the image `path`: its entry in `targets` as given, relative to `root`,
-// or by file name. Throws bagnet::Error(path, "no target class in <targets_file>").
-int target_class(const std::map<std::string, int>& targets, const std::string& targets_file,
-                 const std::string& path, const std::string& root);
-
 // The k classes with the largest logits, best first (ties to the lower index); k is capped at the
 // number of classes.
 std::vector<int> top_classes(const std::vector<float>& logits, int k);
+
+// The classes an image's maps are made for (bagnet-heatmap, bagnet-attribute), each once:
+// `classes` (--class), then with --targets (`targets_file` not empty) the image's class in
+// `targets` (looked up by `path` as given, relative to `root`, or by file name; also stored in
+// `target`; bagnet::Error(path, "no target class in <targets_file>") when it has none), then `top`.
+std::vector<int> classes_for_image(const std::vector<int>& classes, const std::map<std::string, int>& targets,
+                                   const std::string& targets_file, const std::string& path,
+                                   const std::string& root, const std::vector<int>& top, int& target);
 
 // Maps for the images of `inputs` (files, directories, globs) in this shard. With a batch size
 // B > 1, blocks of B consecutive images of the sorted list are computed together (images of one
