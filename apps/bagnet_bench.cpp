@@ -16,6 +16,7 @@
 
 #include "apps/tool_main.h"
 #include "heatmaps/dense.h"
+#include "inference/onednn.h"
 #include "inference/torchscript.h"
 #include "lib/error.h"
 #include "lib/provenance.h"
@@ -30,7 +31,9 @@ struct Options {
   std::vector<int> batches{1, 8};
   int size = 224, iters = 10, warmup = 2, threads = 0, classes = 1, seed = 0;
   bool contiguous = false, default_malloc = false, no_fold = false;
-  std::string engine = "eager";  // pooled mode: eager or torchscript (inference/torchscript.h)
+  // eager, torchscript (pooled mode; inference/torchscript.h) or onednn (pooled and dense atrous;
+  // inference/onednn.h)
+  std::string engine = "eager";
   double tolerance = 1e-4;
   bagnet::heatmaps::DenseOptions dense;
 };
@@ -62,13 +65,16 @@ std::shared_ptr<bagnet::NetworkImpl> make_network(const bagnet::ModelSpec& spec,
 }
 
 torch::Tensor run(bagnet::NetworkImpl& net, const torch::Tensor& x, const Options& o,
-                  bagnet::TorchScriptForward* torchscript = nullptr) {
+                  bagnet::TorchScriptForward* torchscript = nullptr, bagnet::OneDnnForward* onednn = nullptr) {
   if (o.mode == "map") return net.logit_map(x);
   if (o.mode == "dense") {
     auto* bagnet = dynamic_cast<bagnet::BagNetImpl*>(&net);
     if (!bagnet) throw bagnet::Error("--mode dense", "needs a BagNet (patch logits), not " + o.model);
-    return bagnet::heatmaps::dense_logit_maps(*bagnet, x, o.dense, torch::arange(o.classes));
+    auto dense = o.dense;
+    dense.engine = onednn;
+    return bagnet::heatmaps::dense_logit_maps(*bagnet, x, dense, torch::arange(o.classes));
   }
+  if (onednn) return onednn->forward(x);
   return torchscript ? torchscript->forward(x) : net.forward(x);
 }
 
@@ -145,14 +151,21 @@ int timing(const bagnet::ModelSpec& spec, const Options& o) {
       throw bagnet::Error("--engine torchscript", "times the pooled CPU forward pass only");
     torchscript = std::make_unique<bagnet::TorchScriptForward>(net);
   }
+  std::unique_ptr<bagnet::OneDnnForward> onednn;
+  if (o.engine == "onednn") {
+    if (o.mode == "map" || (o.mode == "dense" && o.dense.algorithm != "atrous") || !dev.is_cpu())
+      throw bagnet::Error("--engine onednn", "times the pooled CPU forward pass and dense atrous maps only");
+    onednn = std::make_unique<bagnet::OneDnnForward>(net);
+  }
   torch::NoGradGuard ng;
   for (int b : o.batches) {
     auto x = torch::randn({b, spec.in_channels, o.size, o.size}).to(dev);
     std::vector<double> ms;
-    const int warmup = torchscript ? std::max(1, o.warmup) : o.warmup;  // never time the compilation
+    // Never time the compilation (TorchScript) or planning (oneDNN) of a shape.
+    const int warmup = torchscript || onednn ? std::max(1, o.warmup) : o.warmup;
     for (int i = 0; i < warmup + o.iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      auto y = run(*net, x, o, torchscript.get());  // the first call of a shape compiles: a warm-up
+      auto y = run(*net, x, o, torchscript.get(), onednn.get());  // a shape's first call compiles
       if (dev.is_cuda()) y = y.cpu();
       const auto t1 = std::chrono::steady_clock::now();
       if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -212,9 +225,11 @@ int main(int argc, char** argv) {
                  "--parity-device: largest difference allowed, of the largest |output|")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Random weights and inputs")->capture_default_str();
-  app.add_option("--engine", o.engine, "pooled mode: eager or torchscript (traced, frozen, optimised)")
+  app.add_option("--engine", o.engine,
+                 "eager, torchscript (pooled: traced, frozen, optimised) or onednn (pooled, dense atrous: "
+                 "inference/onednn.h)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"eager", "torchscript"}));
+      ->check(CLI::IsMember({"eager", "torchscript", "onednn"}));
   app.add_flag("--contiguous", o.contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
   app.add_flag("--no-fold", o.no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
   app.add_flag("--default-malloc", o.default_malloc,

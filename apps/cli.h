@@ -23,7 +23,8 @@ inline void add_model_options(CLI::App& app, ModelRequest& request, int& threads
 // --engine (bagnet-classify, bagnet-eval, bagnet-shape-bias).
 inline void add_engine_option(CLI::App& app, ModelRequest& request) {
   app.add_option("--engine", request.engine,
-                 "CPU forward pass: eager, or torchscript (traced, frozen, optimised; see README Speed)")
+                 "CPU forward pass: auto (onednn for BagNets and ResNets, else eager), onednn, eager or "
+                 "torchscript (see README Speed)")
       ->capture_default_str();
 }
 

@@ -105,22 +105,31 @@ torch::Tensor tile_maps(BagNetImpl& net, const torch::Tensor& tile, int64_t stri
 // beyond `stride` run at full resolution, their stride turned into a dilation of every later
 // 3x3 convolution. `tile` holds exactly the padded input that rows x cols positions read.
 torch::Tensor tile_maps_atrous(BagNetImpl& net, const torch::Tensor& tile, int64_t stride, int64_t rows,
-                               int64_t cols, const torch::Tensor& weight, const torch::Tensor& bias) {
+                               int64_t cols, const torch::Tensor& weight, const torch::Tensor& bias,
+                               OneDnnForward* engine) {
   const auto& cfg = net.config();
   const auto split = split_plan(cfg, stride);
   torch::Tensor f = net.channels_last() ? tile.contiguous(c10::MemoryFormat::ChannelsLast) : tile;
-  f = net.stem(f);
+  // Per block: the stride of conv2 and the projection, and conv2's dilation. The stage's first
+  // block carries its stride unless the stage is split; then it and every later 3x3 convolution
+  // are dilated by it instead.
+  std::vector<BlockGeometry> geometry;
   int64_t dilation = 1;
   for (size_t k = 0; k < net.layers.size(); ++k) {
-    const int64_t t = cfg.strides[k];
-    int64_t b = 0;
-    for (const auto& m : *net.layers[k]) {
-      auto& block = *m.ptr()->as<BottleneckImpl>();
-      // The stage's first block carries its stride (on conv2 and the projection).
-      f = block.forward_dilated(f, b == 0 && !split[k] ? t : 1, dilation);
-      if (b == 0 && split[k]) dilation *= t;
-      ++b;
-    }
+    for (size_t b = 0; b < net.layers[k]->size(); ++b)
+      geometry.push_back({b == 0 && !split[k] ? cfg.strides[k] : 1, dilation});
+    if (split[k]) dilation *= cfg.strides[k];
+  }
+  if (engine) {
+    f = engine->features(f, geometry);
+  } else {
+    f = net.stem(f);
+    size_t i = 0;
+    for (const auto& layer : net.layers)
+      for (const auto& m : *layer) {
+        f = m.ptr()->as<BottleneckImpl>()->forward_dilated(f, geometry[i].stride, geometry[i].dilation);
+        ++i;
+      }
   }
   TORCH_CHECK(f.size(2) >= rows && f.size(3) >= cols, "dense map (atrous): the tile is too small");
   f = f.slice(2, 0, rows).slice(3, 0, cols);
@@ -249,7 +258,7 @@ torch::Tensor dense_logit_maps(BagNetImpl& net, const torch::Tensor& x, const De
         // Exactly the pixels the tile's patches cover: (positions - 1) * stride + q.
         const auto tile = padded.slice(2, r0 * o.stride, r0 * o.stride + (rows - 1) * o.stride + q)
                               .slice(3, c0 * o.stride, c0 * o.stride + (cols - 1) * o.stride + q);
-        dst.copy_(tile_maps_atrous(net, tile, o.stride, rows, cols, weight, bias));
+        dst.copy_(tile_maps_atrous(net, tile, o.stride, rows, cols, weight, bias, o.engine));
       } else {
         const auto tile = padded.slice(2, r0 * o.stride, r0 * o.stride + g.in_rows)
                               .slice(3, c0 * o.stride, c0 * o.stride + g.in_cols);

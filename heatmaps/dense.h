@@ -18,6 +18,7 @@
 
 #include <string>
 
+#include "inference/onednn.h"
 #include "networks/bagnet.h"
 
 namespace bagnet::heatmaps {
@@ -46,6 +47,9 @@ struct DenseOptions {
   // removed and every later convolution dilated by them, one large image per layer; Holschneider
   // et al. 1989, as in DeepLab). Both give every entry its own patch's logit.
   std::string algorithm = "phases";
+  // With "atrous": run the a-trous network on this oneDNN engine (built on the same network;
+  // blocked layout, prepacked weights, fused ReLU and residual) instead of LibTorch's eager ops.
+  OneDnnForward* engine = nullptr;
 };
 
 // Maps [N, K, ceil(H/s), ceil(W/s)] (float32, on the network's device) for the classes in

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "datasets/loader.h"
+#include "inference/onednn.h"
 #include "inference/torchscript.h"
 #include "lib/error.h"
 #include "lib/progress.h"
@@ -19,22 +20,32 @@ namespace bagnet {
 struct Classifier::Impl {
   LoadedModel model;
   const Labels* labels = nullptr;
-  std::unique_ptr<TorchScriptForward> torchscript;  // null: eager
+  std::unique_ptr<TorchScriptForward> torchscript;  // at most one of the two; both null: eager
+  std::unique_ptr<OneDnnForward> onednn;
 
   torch::Tensor forward(const torch::Tensor& x) {
+    if (onednn) return onednn->forward(x);
     return torchscript ? torchscript->forward(x) : model.net->forward(x);
   }
 };
 
 Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
   const ModelSpec& spec = find_model(request.model);
-  if (request.engine != "eager" && request.engine != "torchscript")
-    throw Error("--engine " + request.engine, "must be eager or torchscript");
+  if (request.engine != "auto" && request.engine != "eager" && request.engine != "onednn" &&
+      request.engine != "torchscript")
+    throw Error("--engine " + request.engine, "must be auto, eager, onednn or torchscript");
   const c10::Device device = resolve_device(request.device);
   impl_->model = load_model(spec, request.weights, device, /*fold_batchnorm=*/true);
   impl_->labels = &model_labels(spec);
-  if (request.engine == "torchscript" && device.is_cpu())
-    impl_->torchscript = std::make_unique<TorchScriptForward>(impl_->model.net);
+  const auto& net = impl_->model.net;
+  if (request.engine == "onednn" && !OneDnnForward::supports(*net))
+    throw Error("--engine onednn", "runs BagNets and ResNets only, not " + net->display_name());
+  if (device.is_cpu()) {
+    if (request.engine == "onednn" || (request.engine == "auto" && OneDnnForward::supports(*net)))
+      impl_->onednn = std::make_unique<OneDnnForward>(net);
+    else if (request.engine == "torchscript")
+      impl_->torchscript = std::make_unique<TorchScriptForward>(net);
+  }
 }
 
 Classifier::~Classifier() = default;
@@ -51,7 +62,9 @@ nlohmann::json Classifier::model_json(bool no_resize) const {
   return j;
 }
 
-std::string Classifier::engine() const { return impl_->torchscript ? "torchscript" : "eager"; }
+std::string Classifier::engine() const {
+  return impl_->onednn ? "onednn" : impl_->torchscript ? "torchscript" : "eager";
+}
 
 int Classifier::num_classes() const { return impl_->model.spec.num_classes; }
 int Classifier::in_channels() const { return impl_->model.spec.in_channels; }

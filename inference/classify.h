@@ -53,10 +53,11 @@ struct ModelRequest {
   std::string model;    // registry name
   std::string weights;  // explicit file, or "" to look it up
   std::string device = "auto";
-  // How the CPU forward pass runs: "eager" (LibTorch modules) or "torchscript" (traced, frozen
-  // and optimised for inference per input shape: inference/torchscript.h; faster for ResNets at
-  // batch 1, slower for BagNets, see README Speed). On a GPU always eager.
-  std::string engine = "eager";
+  // How the CPU forward pass runs: "onednn" (BagNets and ResNets directly on oneDNN:
+  // inference/onednn.h), "eager" (LibTorch modules), "torchscript" (traced, frozen and optimised
+  // for inference per input shape: inference/torchscript.h), or "auto": onednn where it runs the
+  // network, else eager (see README Speed). On a GPU always eager.
+  std::string engine = "auto";
 };
 
 class Classifier {
@@ -69,7 +70,7 @@ class Classifier {
   // Model, weights (path, sha256, format), preprocessing, for provenance.
   nlohmann::json model_json(bool no_resize) const;
   std::string device() const;
-  std::string engine() const;  // "eager" or "torchscript", as resolved
+  std::string engine() const;  // "onednn", "eager" or "torchscript", as resolved
   Preprocessing preprocessing(bool no_resize) const;
 
   // Results in input order; `on_result` is called as each finishes (for streaming output).

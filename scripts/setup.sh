@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev            # LibTorch 1.13.1 (CPU)
+  libdnnl-dev             # oneDNN headers: the inference engine calls LibTorch's convolution library directly
   libopenblas0-openmp     # without it Linear layers run on the reference BLAS (~50x slower)
   libopencv-dev           # image decoding, resizing
   libcli11-dev            # command-line parsing

@@ -29,9 +29,9 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
   const std::string weights = fixture("bagnet33.pt");
   const std::string images = std::string(FIXTURE_DIR) + "/images";
   for (const std::string mode : {"resize", "no_resize"})
-    for (const std::string engine : {"eager", "torchscript"}) {
+    for (const std::string engine : {"auto", "eager", "onednn", "torchscript"}) {
       // Batch 3 with 4 images of different sizes: exercises partial and size-split batches (and,
-      // for TorchScript, one compiled module per batch shape).
+      // for TorchScript and oneDNN, one compiled module or plan per batch shape).
       const auto r =
           run_tool("bagnet-classify -q --model bagnet33 --weights " + weights + " --engine " + engine +
                    " --format json -b 3 " + (mode == "no_resize" ? "--no-resize " : "") + images);
@@ -59,7 +59,7 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
         CHECK(prov.contains(key));
       CHECK(doc["model"]["weights"]["sha256"].get<std::string>().size() == 64);
       CHECK(doc["model"]["preprocessing"]["no_resize"] == (mode == "no_resize"));
-      CHECK(doc["model"]["engine"] == engine);
+      CHECK(doc["model"]["engine"] == (engine == "auto" ? "onednn" : engine));
     }
 }
 

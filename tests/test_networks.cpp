@@ -3,6 +3,7 @@
 // made at test time by tests/python/make_fixtures.py.
 #include <filesystem>
 
+#include "inference/onednn.h"
 #include "inference/torchscript.h"
 #include "lib/error.h"
 #include "networks/bagnet.h"
@@ -259,4 +260,112 @@ TEST_CASE("The TorchScript engine gives the eager network's logits, one compiled
               kParityTolerance);
     }
   }
+}
+
+TEST_CASE("The oneDNN engine gives the reference logits and features, one plan per shape",
+          "[networks][parity][onednn]") {
+  torch::NoGradGuard ng;
+  for (const std::string name : {"bagnet9", "bagnet17", "bagnet33", "resnet50"}) {
+    DYNAMIC_SECTION(name) {
+      auto m = load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), true);
+      m.net->set_channels_last(true);
+      OneDnnForward engine(m.net);
+      const StateDict io = load_state_dict(fixture(name + "_io.pt"));
+      const bool bagnet = name != "resnet50";
+      // 224 (batch 2 for the BagNets), a non-square shape, the patch size itself (the smallest
+      // input: 1x1 features), then 224 again through the plan built first.
+      std::vector<std::string> tags{"224", "ns"};
+      if (bagnet) tags.push_back("q");
+      tags.push_back("224");
+      // The unfolded network in float64: the yardstick for float32 rounding.
+      auto exact = load_model(find_model(name), fixture(name + ".pt"), c10::Device(c10::kCPU), false).net;
+      exact->to(torch::kDouble);
+      for (const auto& tag : tags) {
+        const auto x = io_tensor(io, "x_" + tag);
+        const auto expected = io_tensor(io, bagnet ? "pooled_" + tag : "logits_" + tag);
+        const auto truth = exact->forward(x.to(torch::kDouble));
+        const double eager_error = relative_max_diff(m.net->forward(x).to(torch::kDouble), truth);
+        // Both input layouts: NCHW as given and channels-last, as the tools pass it.
+        for (const bool nhwc : {false, true}) {
+          const auto in = nhwc ? x.contiguous(c10::MemoryFormat::ChannelsLast) : x;
+          const auto got = engine.forward(in);
+          const double d_ref = relative_max_diff(got, expected);
+          const double d_eager = relative_max_diff(got, m.net->forward(x));
+          const double error = relative_max_diff(got.to(torch::kDouble), truth);
+          INFO(name << " input " << tag << (nhwc ? " NHWC" : " NCHW") << ": onednn vs reference " << d_ref
+                    << ", vs eager " << d_eager << "; float32 rounding (vs float64): onednn " << error
+                    << ", eager " << eager_error);
+          CHECK(d_eager < kParityTolerance);
+          // As close to the exact logits as the eager network (summation order differs); a wrong
+          // crop, stride or layout would be off by order 1. The q x q input (one position) has
+          // few, small logits, so there the PyTorch reference's own rounding shows (1.06e-4
+          // measured for BagNet-33 against 6.0e-5 for eager): it is held to the float64 bound.
+          CHECK(error < std::max(3 * eager_error, 1e-5));
+          if (tag != "q") CHECK(d_ref < kParityTolerance);
+        }
+        if (bagnet) {
+          // The features before the head: the reference's logit map is fc at every position.
+          auto f = engine.features(x);
+          const auto map = torch::linear(f.permute({0, 2, 3, 1}), m.net->fc->weight, m.net->fc->bias)
+                               .permute({0, 3, 1, 2});
+          CHECK(relative_max_diff(map, m.net->logit_map(x)) < kParityTolerance);
+          if (tag != "q") CHECK(relative_max_diff(map, io_tensor(io, "map_" + tag)) < kParityTolerance);
+        }
+      }
+      CHECK(engine.compiled_shapes() == tags.size() * 2 - 2);  // per shape and layout; 224 reused
+      // A batch of three: each image's logits equal its own single pass.
+      const auto x1 = io_tensor(io, "x_224").slice(0, 0, 1);
+      const auto three = torch::cat({x1, x1.flip(3), x1.flip(2)});
+      const auto out = engine.forward(three);
+      for (int64_t i = 0; i < 3; ++i)
+        CHECK(relative_max_diff(out.slice(0, i, i + 1), m.net->forward(three.slice(0, i, i + 1))) <
+              kParityTolerance);
+    }
+  }
+}
+
+TEST_CASE("The oneDNN engine runs the a-trous geometry exactly as the eager blocks do", "[networks][onednn]") {
+  torch::NoGradGuard ng;
+  auto m = load_model(find_model("bagnet33"), fixture("bagnet33.pt"), c10::Device(c10::kCPU), true);
+  auto& net = dynamic_cast<BagNetImpl&>(*m.net);
+  OneDnnForward engine(m.net);
+  // Every stage's stride turned into a dilation of the later blocks (the stride-1 dense map).
+  std::vector<BlockGeometry> geometry;
+  int64_t dilation = 1;
+  for (size_t k = 0; k < net.layers.size(); ++k) {
+    for (size_t b = 0; b < net.layers[k]->size(); ++b) geometry.push_back({1, dilation});
+    dilation *= net.config().strides[k];
+  }
+  CHECK(engine.block_geometry().size() == geometry.size());
+  torch::manual_seed(3);
+  const auto x = torch::randn({1, 3, 52, 47});
+  auto expected = net.stem(x);
+  size_t i = 0;
+  for (const auto& layer : net.layers)
+    for (const auto& b : *layer) {
+      expected = b.ptr()->as<BottleneckImpl>()->forward_dilated(expected, geometry[i].stride, geometry[i].dilation);
+      ++i;
+    }
+  const auto got = engine.features(x, geometry);
+  REQUIRE(got.sizes() == expected.sizes());
+  CHECK(got.size(2) == 52 - 32);  // one position per pixel, less the receptive field
+  CHECK(relative_max_diff(got, expected) < kParityTolerance);
+  CHECK_THROWS_AS(engine.features(x, std::vector<BlockGeometry>(2)), Error);
+}
+
+TEST_CASE("The oneDNN engine refuses what it cannot run", "[networks][onednn][errors]") {
+  torch::NoGradGuard ng;
+  auto vgg = build_network(find_model("vgg16"));
+  vgg->eval();
+  vgg->fold_batchnorm();
+  CHECK_FALSE(OneDnnForward::supports(*vgg));
+  CHECK_THROWS_WITH(OneDnnForward(vgg), Catch::Contains("BagNets and ResNets only"));
+  auto unfolded = build_network(find_model("bagnet9"));
+  unfolded->eval();
+  CHECK_THROWS_WITH(OneDnnForward(unfolded), Catch::Contains("BatchNorm folded"));
+  unfolded->fold_batchnorm();
+  OneDnnForward engine(unfolded);
+  // Smaller than one patch: a one-line error, as the eager network's.
+  CHECK_THROWS_AS(engine.forward(torch::randn({1, 3, 6, 6})), Error);
+  CHECK_THROWS_AS(engine.forward(torch::randn({1, 3, 16, 16}, torch::kDouble)), Error);
 }
