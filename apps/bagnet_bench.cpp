@@ -65,7 +65,8 @@ std::shared_ptr<bagnet::NetworkImpl> make_network(const bagnet::ModelSpec& spec,
 }
 
 torch::Tensor run(bagnet::NetworkImpl& net, const torch::Tensor& x, const Options& o,
-                  bagnet::TorchScriptForward* torchscript = nullptr, bagnet::OneDnnForward* onednn = nullptr) {
+                  bagnet::TorchScriptForward* torchscript = nullptr,
+                  bagnet::OneDnnForward* onednn = nullptr) {
   if (o.mode == "map") return net.logit_map(x);
   if (o.mode == "dense") {
     auto* bagnet = dynamic_cast<bagnet::BagNetImpl*>(&net);

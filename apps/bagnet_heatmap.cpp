@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   int bench_size = 224, bench_iters = 3, bench_patch_rows = 8;
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs");
   bagnet::cli::add_model_options(app, request, threads, "Registered BagNet");
+  app.add_option("--engine", request.engine,
+                 "CPU network: auto or onednn (inference/onednn.h: pooled logits and atrous maps), or eager")
+      ->check(CLI::IsMember({"auto", "onednn", "eager"}))
+      ->capture_default_str();
   app.add_option("-s,--stride", o.map.stride,
                  "Map stride in pixels: 1 = full resolution, 8 = the network's own map")
       ->check(CLI::IsMember({8, 4, 2, 1}))
@@ -39,8 +43,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dense", "patches"}))
       ->capture_default_str();
   app.add_option("--dense-algorithm", o.map.dense_algorithm,
-                 "Dense method: phases (phase crops stacked in the batch) or atrous (dilated convolutions)")
-      ->check(CLI::IsMember({"phases", "atrous"}))
+                 "Dense method: phases (phase crops stacked in the batch), atrous (dilated convolutions), or "
+                 "auto (atrous on the oneDNN engine on the CPU, else phases)")
+      ->check(CLI::IsMember({"auto", "phases", "atrous"}))
       ->capture_default_str();
   app.add_option("--tile", o.map.tile,
                  "Dense method: tile side in map positions, bounds memory (0 = no tiling)")

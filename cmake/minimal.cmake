@@ -14,6 +14,16 @@ endif()
 file(GLOB BAGNET_NN_NETWORKS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/networks/*.cpp)
 list(REMOVE_ITEM BAGNET_NN_NETWORKS ${CMAKE_SOURCE_DIR}/networks/registry.cpp
      ${CMAKE_SOURCE_DIR}/networks/labels.cpp)  # in bagnet_registry
+# The oneDNN engine where oneDNN's headers and library are found (libdnnl-dev); a pip LibTorch
+# keeps its oneDNN inside libtorch_cpu, so there the stub (supports() false: eager) is built.
+find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+find_library(DNNL_LIBRARY dnnl)
+if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+  set(BAGNET_ONEDNN_SOURCE inference/onednn.cpp)
+else()
+  set(BAGNET_ONEDNN_SOURCE inference/onednn_stub.cpp)
+  set(DNNL_LIBRARY "")
+endif()
 add_library(bagnet_nn STATIC
   # lib/ without image.cpp (OpenCV) and progress/run_lock (used by the batch tools only)
   lib/sha256.cpp
@@ -26,10 +36,11 @@ add_library(bagnet_nn STATIC
   ${BAGNET_NN_NETWORKS}
   heatmaps/dense.cpp
   inference/torchscript.cpp
+  ${BAGNET_ONEDNN_SOURCE}
 )
 target_include_directories(bagnet_nn PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR}/generated)
 target_link_libraries(bagnet_nn PUBLIC bagnet_registry ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json
-                      Threads::Threads ZLIB::ZLIB OpenSSL::Crypto)
+                      Threads::Threads ZLIB::ZLIB OpenSSL::Crypto ${DNNL_LIBRARY})
 target_compile_options(bagnet_nn PRIVATE ${BAGNET_WARNINGS})
 # lib/runtime.cpp: no OpenCV thread pool to configure.
 target_compile_definitions(bagnet_nn PRIVATE BAGNET_NO_OPENCV)

@@ -19,6 +19,7 @@ struct HeatmapModel::Impl {
   LoadedModel model;
   BagNetImpl* net = nullptr;
   const Labels* labels = nullptr;
+  std::unique_ptr<OneDnnForward> onednn;  // null: eager
 
   // [N, C, h, w] on the model's device from N normalised CHW images of one size.
   torch::Tensor input(const std::vector<const std::vector<float>*>& chws, int h, int w) const {
@@ -45,6 +46,17 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/true);
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
   impl_->labels = &model_labels(spec);
+  if (request.engine != "auto" && request.engine != "onednn" && request.engine != "eager")
+    throw Error("--engine " + request.engine, "maps run on auto, onednn or eager");
+  if (request.engine != "eager" && impl_->model.device.is_cpu())
+    impl_->onednn = std::make_unique<OneDnnForward>(impl_->model.net);
+}
+
+std::string HeatmapModel::engine() const { return impl_->onednn ? "onednn" : "eager"; }
+
+std::string HeatmapModel::dense_algorithm(const MapOptions& o) const {
+  if (o.dense_algorithm != "auto") return o.dense_algorithm;
+  return impl_->onednn ? "atrous" : "phases";
 }
 
 HeatmapModel::~HeatmapModel() = default;
@@ -60,13 +72,17 @@ Preprocessing HeatmapModel::preprocessing(bool no_resize) const {
 }
 
 nlohmann::json HeatmapModel::model_json(bool no_resize) const {
-  return bagnet::model_json(impl_->model, no_resize);
+  auto j = bagnet::model_json(impl_->model, no_resize);
+  j["engine"] = engine();
+  return j;
 }
 
 void HeatmapModel::check(const MapOptions& o) const {
   check_stride(*impl_->net, o.stride);
   if (o.method != "dense" && o.method != "patches")
     throw Error("--method " + o.method, "must be dense or patches");
+  if (o.dense_algorithm != "auto" && o.dense_algorithm != "phases" && o.dense_algorithm != "atrous")
+    throw Error("--dense-algorithm " + o.dense_algorithm, "must be auto, phases or atrous");
 }
 
 std::vector<float> HeatmapModel::classify(const std::vector<float>& chw, int h, int w) {
@@ -81,7 +97,9 @@ std::vector<std::vector<float>> HeatmapModel::classify(const std::vector<const s
     throw Error(std::to_string(h) + "x" + std::to_string(w), "image smaller than the " + std::to_string(q) +
                                                                  "x" + std::to_string(q) +
                                                                  " patch: the network cannot classify it");
-  const auto logits = impl_->model.net->forward(impl_->input(chws, h, w)).to(torch::kCPU).contiguous();
+  const auto x = impl_->input(chws, h, w);
+  const auto logits =
+      (impl_->onednn ? impl_->onednn->forward(x) : impl_->model.net->forward(x)).to(torch::kCPU).contiguous();
   std::vector<std::vector<float>> out;
   const int64_t k = logits.size(1);
   for (int64_t i = 0; i < logits.size(0); ++i)
@@ -120,7 +138,8 @@ std::vector<ClassMaps> HeatmapModel::maps(const std::vector<const std::vector<fl
     DenseOptions d;
     d.stride = o.stride;
     d.tile = o.tile;
-    d.algorithm = o.dense_algorithm;
+    d.algorithm = dense_algorithm(o);
+    if (d.algorithm == "atrous") d.engine = impl_->onednn.get();
     m = dense_logit_maps(*impl_->net, x, d, idx);
   }
   m = m.to(torch::kCPU).contiguous();
@@ -184,6 +203,15 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
   a1.algorithm = "atrous";
   const double atrous1_ms = time_ms([&] { return dense_logit_maps(net, x, a1, one); });
   const double atrous1_10_ms = time_ms([&] { return dense_logit_maps(net, x, a1, torch::arange(10)); });
+  // The same a-trous maps and the pooled logits on the oneDNN engine (when the model has one).
+  double onednn_classify_ms = 0, onednn_atrous1_ms = 0, onednn_atrous1_10_ms = 0;
+  if (impl_->onednn) {
+    DenseOptions o1 = a1;
+    o1.engine = impl_->onednn.get();
+    onednn_classify_ms = time_ms([&] { return impl_->onednn->forward(x); });
+    onednn_atrous1_ms = time_ms([&] { return dense_logit_maps(net, x, o1, one); });
+    onednn_atrous1_10_ms = time_ms([&] { return dense_logit_maps(net, x, o1, torch::arange(10)); });
+  }
   const double dense1_10_ms = time_ms([&] { return dense_logit_maps(net, x, d1, torch::arange(10)); });
   // The per-patch method costs the same per patch everywhere: time `rows` rows of positions.
   const int rows = std::clamp(patch_rows, 1, size);
@@ -213,6 +241,11 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
       {"dense1_10_classes_ms", dense1_10_ms},
       {"atrous1_ms", atrous1_ms},
       {"atrous1_10_classes_ms", atrous1_10_ms},
+      {"engine", engine()},
+      {"onednn_classify_ms", impl_->onednn ? nlohmann::json(onednn_classify_ms) : nlohmann::json()},
+      {"onednn_atrous1_ms", impl_->onednn ? nlohmann::json(onednn_atrous1_ms) : nlohmann::json()},
+      {"onednn_atrous1_10_classes_ms",
+       impl_->onednn ? nlohmann::json(onednn_atrous1_10_ms) : nlohmann::json()},
       {"patches1_ms", patches1_ms},
       {"patches1_extrapolated_from_rows", rows},
       {"macs",
@@ -226,6 +259,9 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
         {"map8", gmacs(macs_map8, map8_ms)},
         {"dense1", gmacs(macs_dense1, dense1_ms)},
         {"atrous1", gmacs(atrous_macs(net, 1, size, size, 1, 1), atrous1_ms)},
+        {"onednn_classify", impl_->onednn ? gmacs(macs_classify, onednn_classify_ms) : 0.0},
+        {"onednn_atrous1",
+         impl_->onednn ? gmacs(atrous_macs(net, 1, size, size, 1, 1), onednn_atrous1_ms) : 0.0},
         {"patches1", gmacs(macs_patches1, patches1_ms)},
         {"matmul_2048", gmacs(static_cast<double>(n) * n * n, mm_ms)}}},
   };

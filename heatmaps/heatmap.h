@@ -13,11 +13,13 @@
 namespace bagnet::heatmaps {
 
 struct MapOptions {
-  int stride = 1;                          // 8, 4, 2 or 1 (published BagNets)
-  std::string method = "dense";            // "dense" or "patches" (the per-patch reference)
-  int tile = 256;                          // dense: tile side in map positions; 0 = whole image
-  std::string dense_algorithm = "phases";  // dense: "phases" or "atrous" (heatmaps/dense.h)
-  int patch_batch = 256;                   // patches: patches per forward pass
+  int stride = 1;                // 8, 4, 2 or 1 (published BagNets)
+  std::string method = "dense";  // "dense" or "patches" (the per-patch reference)
+  int tile = 256;                // dense: tile side in map positions; 0 = whole image
+  // dense: "phases" or "atrous" (heatmaps/dense.h), or "auto": atrous on the oneDNN engine where
+  // the model has one (CPU, --engine auto|onednn), else phases.
+  std::string dense_algorithm = "auto";
+  int patch_batch = 256;  // patches: patches per forward pass
 };
 
 struct ClassMaps {
@@ -28,8 +30,13 @@ struct ClassMaps {
 
 class HeatmapModel {
  public:
-  // Loads the model; throws bagnet::Error (not a BagNet, missing weights, bad checkpoint, device).
+  // Loads the model; throws bagnet::Error (not a BagNet, missing weights, bad checkpoint, device,
+  // an engine other than auto, onednn or eager). On the CPU, auto and onednn run the pooled
+  // logits and the atrous maps on the oneDNN engine (inference/onednn.h).
   explicit HeatmapModel(const ModelRequest& request);
+  std::string engine() const;  // "onednn" or "eager", as resolved
+  // The dense algorithm `options` resolve to ("auto" made concrete).
+  std::string dense_algorithm(const MapOptions& options) const;
   ~HeatmapModel();
 
   const Labels& labels() const;

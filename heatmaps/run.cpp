@@ -220,6 +220,7 @@ void write_outputs(RunContext& ctx, const LoadedImage& item, const fs::path& ste
       {"input_size", {item.height, item.width}},
       {"model", ctx.model_json},
       {"method", o.map.method},
+      {"dense_algorithm", o.map.method == "dense" ? ctx.model.dense_algorithm(o.map) : ""},
       {"stride", o.map.stride},
       {"map",
        {{"file", fs::path(stem.string() + ".npy").filename()},

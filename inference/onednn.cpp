@@ -1,8 +1,7 @@
 #include "inference/onednn.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <algorithm>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
 #include "lib/error.h"
@@ -31,7 +30,8 @@ Conv conv_of(const torch::nn::Conv2dImpl& c, int& next_id) {
     throw Error("onednn engine", "only square, ungrouped convolutions are supported");
   Conv r;
   r.weight = c.weight.detach().contiguous();
-  r.bias = c.bias.defined() ? c.bias.detach().contiguous() : torch::zeros({c.weight.size(0)}, c.weight.options());
+  r.bias =
+      c.bias.defined() ? c.bias.detach().contiguous() : torch::zeros({c.weight.size(0)}, c.weight.options());
   r.kernel = (*o.kernel_size())[0];
   r.stride = (*o.stride())[0];
   r.padding = (**pad)[0];
@@ -162,11 +162,13 @@ class PlanBuilder {
 
   int maxpool(int x, int64_t kernel, int64_t stride, int64_t pad) {
     const auto dims = md(x).dims();
-    const int64_t oh = (dims[2] + 2 * pad - kernel) / stride + 1, ow = (dims[3] + 2 * pad - kernel) / stride + 1;
-    const int64_t pad_b = (oh - 1) * stride + kernel - dims[2] - pad, pad_r = (ow - 1) * stride + kernel - dims[3] - pad;
-    const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, md(x),
-                                        memory::desc({dims[0], dims[1], oh, ow}, kF32, Tag::any), {stride, stride},
-                                        {kernel, kernel}, {pad, pad}, {pad_b, pad_r});
+    const int64_t oh = (dims[2] + 2 * pad - kernel) / stride + 1,
+                  ow = (dims[3] + 2 * pad - kernel) / stride + 1;
+    const int64_t pad_b = (oh - 1) * stride + kernel - dims[2] - pad,
+                  pad_r = (ow - 1) * stride + kernel - dims[3] - pad;
+    const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
+                                        md(x), memory::desc({dims[0], dims[1], oh, ow}, kF32, Tag::any),
+                                        {stride, stride}, {kernel, kernel}, {pad, pad}, {pad_b, pad_r});
     const dnnl::pooling_forward::primitive_desc pd(d, p_.engine);
     const int dst = activation(pd.dst_desc());
     steps_.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, dst}}, {}});
@@ -343,7 +345,8 @@ torch::Tensor OneDnnForward::features(const torch::Tensor& x_in, const std::vect
     }
     for (size_t i = 0; i < spec_->blocks.size(); ++i) {
       const auto& blk = spec_->blocks[i];
-      const BlockGeometry g = geometry.empty() ? BlockGeometry{blk.conv2.stride, blk.conv2.dilation} : geometry[i];
+      const BlockGeometry g =
+          geometry.empty() ? BlockGeometry{blk.conv2.stride, blk.conv2.dilation} : geometry[i];
       const int t1 = b.conv(v, blk.conv1, 1, 1, true);
       const int t2 = b.conv(t1, blk.conv2, g.stride, g.dilation, true);
       b.release(t1);
@@ -369,10 +372,12 @@ torch::Tensor OneDnnForward::features(const torch::Tensor& x_in, const std::vect
   if (arena_.size() < plan.slot_bytes.size()) arena_.resize(plan.slot_bytes.size());
   for (size_t s = 0; s < plan.slot_bytes.size(); ++s)
     if (!arena_[s].defined() || static_cast<size_t>(arena_[s].numel()) < plan.slot_bytes[s])
-      arena_[s] = torch::Tensor(), arena_[s] = torch::empty({static_cast<int64_t>(plan.slot_bytes[s])}, torch::kByte);
+      arena_[s] = torch::Tensor(),
+      arena_[s] = torch::empty({static_cast<int64_t>(plan.slot_bytes[s])}, torch::kByte);
   for (auto& [mem, slot] : plan.bindings) mem.set_data_handle(arena_[slot].data_ptr());
   const auto& d = plan.out_dims;
-  auto out = torch::empty({d[0], d[1], d[2], d[3]}, x.options().memory_format(c10::MemoryFormat::ChannelsLast));
+  auto out =
+      torch::empty({d[0], d[1], d[2], d[3]}, x.options().memory_format(c10::MemoryFormat::ChannelsLast));
   plan.input.set_data_handle(x.data_ptr());
   plan.output.set_data_handle(out.data_ptr());
   for (auto& s : plan.steps) s.primitive.execute(plan.stream, s.args);

@@ -27,7 +27,9 @@ namespace bagnet {
 struct BlockGeometry {
   int64_t stride = 1;
   int64_t dilation = 1;
-  bool operator<(const BlockGeometry& o) const { return std::tie(stride, dilation) < std::tie(o.stride, o.dilation); }
+  bool operator<(const BlockGeometry& o) const {
+    return std::tie(stride, dilation) < std::tie(o.stride, o.dilation);
+  }
 };
 
 class OneDnnForward {

@@ -5,15 +5,17 @@ the same random weights and thread count, in one run. Prints a table and the rat
     /usr/bin/python3 scripts/bench_forward.py [--build build] [--threads 2] [--iters 10]
         [--device cuda] [--batches 1 8 64] [--json-out rows.json]
 
-PyTorch is timed four ways: as it runs by default ("torch"); with glibc's mmap/trim thresholds
-raised through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ (what the toolkit does with mallopt;
-"torch+malloc"); tuned eager ("tuned": raised thresholds, channels-last weights and input); and
-tuned TorchScript ("jit": the tuned version traced, torch.jit.freeze'd and passed through
+PyTorch is timed three ways: as it runs by default ("torch"); tuned eager ("tuned": glibc's
+mmap/trim thresholds raised through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_, as the toolkit
+does with mallopt, and channels-last weights and input); and tuned TorchScript ("jit": the tuned version traced, torch.jit.freeze'd and passed through
 torch.jit.optimize_for_inference, which folds BatchNorm into the convolutions; three warm-up
 passes for the profiling executor). The BagNets run as the reference functional network of
 tests/python/bagnet_reference.py wrapped in an nn.Module whose buffers are the weights (so
 freezing sees them), ResNet-50 as torchvision's module.
-On CUDA (--device cuda, scripts/gpu_check.sh) the malloc variants are left out (host memory is
+The toolkit is timed twice: its eager LibTorch network ("C++ eager", channels-last, BatchNorm
+folded) and the engine the tools use by default ("C++": on the CPU the oneDNN engine,
+inference/onednn.h; on CUDA eager).
+On CUDA (--device cuda, scripts/gpu_check.sh) the malloc thresholds are not raised (host memory is
 not where the activations live), and each timed pass ends with torch.cuda.synchronize.
 """
 import argparse
@@ -121,9 +123,8 @@ def main():
     cpu = args.device == "cpu"
     bench = os.path.join(args.build, "bagnet-bench")
     print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch)" % (args.device, args.threads, args.iters))
-    header = ("model", "batch", "torch", "torch+malloc", "tuned", "jit", "C++", "C++ NCHW", "C++ dflt malloc",
-              "C++/tuned", "C++/jit")
-    print("%-9s %5s %9s %13s %9s %9s %9s %9s %15s %9s %9s" % header)
+    header = ("model", "batch", "torch", "tuned", "jit", "C++ eager", "C++", "C++/tuned", "C++/jit")
+    print("%-9s %5s %9s %9s %9s %10s %9s %9s %9s" % header)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         weights = make_weights(d)
@@ -131,21 +132,19 @@ def main():
             common = (args.threads, args.iters, args.warmup)
             dev = dict(device=args.device, batches=args.batches)
             py = run_python(m, weights[m], *common, False, **dev)
-            py_t = run_python(m, weights[m], *common, True, **dev) if cpu else {}
             py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **dev)
             py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **dev)
-            cpp = run_cpp(bench, m, weights[m], *common, **dev)
-            cpp_cl = run_cpp(bench, m, weights[m], *common, ["--contiguous"], **dev)
-            cpp_dm = run_cpp(bench, m, weights[m], *common, ["--default-malloc"], **dev) if cpu else {}
+            cpp_eager = run_cpp(bench, m, weights[m], *common, **dev)
+            cpp = run_cpp(bench, m, weights[m], *common, ["--engine", "onednn"], **dev) if cpu else cpp_eager
             for b in args.batches:
-                row = (m, b, py[b], py_t.get(b, float("nan")), py_tuned[b], py_jit[b], cpp[b], cpp_cl[b],
-                       cpp_dm.get(b, float("nan")), cpp[b] / py_tuned[b], cpp[b] / py_jit[b])
+                row = (m, b, py[b], py_tuned[b], py_jit[b], cpp_eager[b], cpp[b], cpp[b] / py_tuned[b],
+                       cpp[b] / py_jit[b])
                 rows.append(row)
-                print("%-9s %5d %9.1f %13.1f %9.1f %9.1f %9.1f %9.1f %15.1f %8.2fx %8.2fx" % row, flush=True)
+                print("%-9s %5d %9.1f %9.1f %9.1f %10.1f %9.1f %8.2fx %8.2fx" % row, flush=True)
     print(json.dumps({"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     if args.json_out:
-        keys = ("model", "batch", "torch", "torch_malloc", "torch_tuned", "torch_jit", "cpp", "cpp_nchw",
-                "cpp_default_malloc", "cpp_over_tuned", "cpp_over_jit")
+        keys = ("model", "batch", "torch", "torch_tuned", "torch_jit", "cpp_eager", "cpp", "cpp_over_tuned",
+                "cpp_over_jit")
         with open(args.json_out, "w") as f:
             json.dump({"device": args.device, "threads": args.threads, "iters": args.iters,
                        "rows": [{k: None if v != v else v for k, v in zip(keys, r)} for r in rows]}, f, indent=1)

@@ -2,7 +2,8 @@
 """Class-evidence map benchmark (not a test), in one run on the same random weights:
 
 1. `bagnet-heatmap --benchmark` for BagNet-9/17/33 on a random image: classification, the
-   stride-8 map, stride-1 maps by the dense methods (phases, atrous; 1 and 10 classes), the
+   stride-8 map, stride-1 maps by the dense methods (phases, atrous on eager LibTorch, atrous on
+   the oneDNN engine that the tool uses by default; 1 and 10 classes), the
    per-patch method (timed on --patch-rows rows of positions and scaled), and GMAC/s against
    a large matrix product and against classification (the convolution kernels' practical
    ceiling here).
@@ -151,20 +152,21 @@ def main():
         return
     r0 = rows[0]
     print("device %s, %d threads, median of %d" % (r0["device"], r0["threads"], r0["iters"]))
-    print("| model | size | classify | map s=8 | toolkit s=1 phases (1 / 10 cl.) | toolkit s=1 atrous (1 / 10 cl.) "
-          "| PyTorch a-trous (1 / 10 cl.) | best toolkit / PyTorch (1 / 10 cl.) | per-patch s=1 | GMAC/s phases "
-          "| GMAC/s atrous | GMAC/s classify | GMAC/s 2048² matmul |")
-    print("|" + "---|" * 13)
+    print("| model | size | classify eager / oneDNN | map s=8 | toolkit s=1 phases (1 / 10 cl.) "
+          "| toolkit s=1 atrous eager (1 / 10 cl.) | toolkit s=1 atrous oneDNN (1 / 10 cl.) "
+          "| PyTorch a-trous (1 / 10 cl.) | oneDNN / PyTorch (1 / 10 cl.) | per-patch s=1 | GMAC/s phases "
+          "| GMAC/s atrous eager / oneDNN | GMAC/s classify eager / oneDNN | GMAC/s 2048² matmul |")
+    print("|" + "---|" * 14)
     for r in rows:
         g, p = r["gmac_per_s"], r["pytorch_atrous"]
-        best1 = min(r["dense1_ms"], r["atrous1_ms"])
-        best10 = min(r["dense1_10_classes_ms"], r["atrous1_10_classes_ms"])
-        print("| %s | %d | %.0f ms | %.0f ms | %.2f / %.2f s | %.2f / %.2f s | %.2f / %.2f s | %.2fx / %.2fx | %.0f s "
-              "| %.1f | %.1f | %.1f | %.1f |" % (
-                  r["model"], r["size"], r["classify_ms"], r["map8_ms"], r["dense1_ms"] / 1e3,
-                  r["dense1_10_classes_ms"] / 1e3, r["atrous1_ms"] / 1e3, r["atrous1_10_classes_ms"] / 1e3,
-                  p["ms_1"] / 1e3, p["ms_10"] / 1e3, best1 / p["ms_1"], best10 / p["ms_10"], r["patches1_ms"] / 1e3,
-                  g["dense1"], g["atrous1"], g["classify"], g["matmul_2048"]))
+        o1, o10 = r["onednn_atrous1_ms"] or float("nan"), r["onednn_atrous1_10_classes_ms"] or float("nan")
+        print("| %s | %d | %.0f / %.0f ms | %.0f ms | %.2f / %.2f s | %.2f / %.2f s | %.2f / %.2f s | %.2f / %.2f s "
+              "| %.2fx / %.2fx | %.0f s | %.1f | %.1f / %.1f | %.1f / %.1f | %.1f |" % (
+                  r["model"], r["size"], r["classify_ms"], r["onednn_classify_ms"] or float("nan"), r["map8_ms"],
+                  r["dense1_ms"] / 1e3, r["dense1_10_classes_ms"] / 1e3, r["atrous1_ms"] / 1e3,
+                  r["atrous1_10_classes_ms"] / 1e3, o1 / 1e3, o10 / 1e3, p["ms_1"] / 1e3, p["ms_10"] / 1e3,
+                  o1 / p["ms_1"], o10 / p["ms_10"], r["patches1_ms"] / 1e3, g["dense1"], g["atrous1"],
+                  g["onednn_atrous1"], g["classify"], g["onednn_classify"], g["matmul_2048"]))
     print("PyTorch a-trous vs per-patch definition, worst relative error: %.1e" % max(
         max(r["pytorch_atrous"]["rel_err_1"], r["pytorch_atrous"]["rel_err_10"]) for r in rows))
 

@@ -288,11 +288,11 @@ if parity:
 if forward:
     lines += ["", "## Classification (ms per batch, median; PyTorch eager, channels-last, TorchScript frozen + "
               "optimize_for_inference, and the toolkit; same weights, one run)", "",
-              "| model | batch | PyTorch | PyTorch channels-last | PyTorch TorchScript | toolkit | toolkit NCHW "
+              "| model | batch | PyTorch | PyTorch channels-last | PyTorch TorchScript | toolkit | toolkit eager "
               "| toolkit / channels-last | toolkit / TorchScript |", "|---|---|---|---|---|---|---|---|---|"]
     for r in forward["rows"]:
         lines.append("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx |" % (
-            r["model"], r["batch"], r["torch"], r["torch_tuned"], r["torch_jit"], r["cpp"], r["cpp_nchw"],
+            r["model"], r["batch"], r["torch"], r["torch_tuned"], r["torch_jit"], r["cpp"], r["cpp_eager"],
             r["cpp_over_tuned"], r["cpp_over_jit"]))
 if dense:
     py = {(r["model"], r["size"]): r for r in (py_dense or {}).get("rows", [])}

@@ -101,7 +101,7 @@ TEST_CASE("Dense maps of the folded network (what the tools run) equal the unfol
           "[heatmaps][dense][fold]") {
   torch::NoGradGuard ng;
   // Strides and networks chosen so that the per-patch reference stays cheap.
-  for (auto [q, s] : {std::pair<int, int64_t>{9, 1}, {9, 8}, {33, 8}, {33, 4}}) {
+  for (auto [q, s] : {std::pair<int, int64_t>{9, 1}, {9, 8}, {17, 2}, {33, 8}, {33, 4}, {33, 1}}) {
     DYNAMIC_SECTION("bagnet" << q << " stride " << s) {
       auto plain = load_bagnet(q);
       const std::string name = "bagnet" + std::to_string(q);
@@ -110,10 +110,12 @@ TEST_CASE("Dense maps of the folded network (what the tools run) equal the unfol
       const auto x = input_ns(q);
       const auto classes = torch::tensor({3, 500}, torch::kLong);
       const auto ref = heatmaps::patch_logit_maps(plain.bagnet(), x, s, classes, 512);
+      OneDnnForward engine(folded.model.net);
       for (int64_t tile : {0, 7}) {
-        for (const std::string algorithm : {"phases", "atrous"}) {
-          const auto dense =
-              heatmaps::dense_logit_maps(folded.bagnet(), x, dense_options(s, tile, algorithm), classes);
+        for (const std::string algorithm : {"phases", "atrous", "atrous-onednn"}) {
+          auto o = dense_options(s, tile, algorithm == "phases" ? "phases" : "atrous");
+          if (algorithm == "atrous-onednn") o.engine = &engine;  // what bagnet-heatmap runs by default
+          const auto dense = heatmaps::dense_logit_maps(folded.bagnet(), x, o, classes);
           const double d = relative_max_diff(dense, ref);
           INFO(name << " stride " << s << " tile " << tile << " " << algorithm
                     << ": folded dense vs unfolded patches " << d);

@@ -324,7 +324,8 @@ TEST_CASE("The oneDNN engine gives the reference logits and features, one plan p
   }
 }
 
-TEST_CASE("The oneDNN engine runs the a-trous geometry exactly as the eager blocks do", "[networks][onednn]") {
+TEST_CASE("The oneDNN engine runs the a-trous geometry exactly as the eager blocks do",
+          "[networks][onednn]") {
   torch::NoGradGuard ng;
   auto m = load_model(find_model("bagnet33"), fixture("bagnet33.pt"), c10::Device(c10::kCPU), true);
   auto& net = dynamic_cast<BagNetImpl&>(*m.net);
@@ -343,7 +344,8 @@ TEST_CASE("The oneDNN engine runs the a-trous geometry exactly as the eager bloc
   size_t i = 0;
   for (const auto& layer : net.layers)
     for (const auto& b : *layer) {
-      expected = b.ptr()->as<BottleneckImpl>()->forward_dilated(expected, geometry[i].stride, geometry[i].dilation);
+      expected =
+          b.ptr()->as<BottleneckImpl>()->forward_dilated(expected, geometry[i].stride, geometry[i].dilation);
       ++i;
     }
   const auto got = engine.features(x, geometry);
