@@ -101,18 +101,12 @@ torch::Tensor tile_maps(BagNetImpl& net, const torch::Tensor& tile, int64_t stri
       .slice(3, 0, cols);
 }
 
-// The same entries [N, K, rows, cols] computed a trous: stages whose stride would coarsen the map
-// beyond `stride` run at full resolution, their stride turned into a dilation of every later
-// 3x3 convolution. `tile` holds exactly the padded input that rows x cols positions read.
-torch::Tensor tile_maps_atrous(BagNetImpl& net, const torch::Tensor& tile, int64_t stride, int64_t rows,
-                               int64_t cols, const torch::Tensor& weight, const torch::Tensor& bias,
-                               OneDnnForward* engine) {
+// Per block, in forward order, the a-trous network's geometry for maps at `stride`: the stride
+// of conv2 and the projection, and conv2's dilation. A stage's first block carries its stride
+// unless the stage is split; then it and every later 3x3 convolution are dilated by it instead.
+std::vector<BlockGeometry> atrous_geometry(const BagNetImpl& net, int64_t stride) {
   const auto& cfg = net.config();
   const auto split = split_plan(cfg, stride);
-  torch::Tensor f = net.channels_last() ? tile.contiguous(c10::MemoryFormat::ChannelsLast) : tile;
-  // Per block: the stride of conv2 and the projection, and conv2's dilation. The stage's first
-  // block carries its stride unless the stage is split; then it and every later 3x3 convolution
-  // are dilated by it instead.
   std::vector<BlockGeometry> geometry;
   int64_t dilation = 1;
   for (size_t k = 0; k < net.layers.size(); ++k) {
@@ -120,6 +114,17 @@ torch::Tensor tile_maps_atrous(BagNetImpl& net, const torch::Tensor& tile, int64
       geometry.push_back({b == 0 && !split[k] ? cfg.strides[k] : 1, dilation});
     if (split[k]) dilation *= cfg.strides[k];
   }
+  return geometry;
+}
+
+// The same entries [N, K, rows, cols] computed a trous: stages whose stride would coarsen the map
+// beyond `stride` run at full resolution, their stride turned into a dilation of every later
+// 3x3 convolution. `tile` holds exactly the padded input that rows x cols positions read.
+torch::Tensor tile_maps_atrous(BagNetImpl& net, const torch::Tensor& tile, int64_t stride, int64_t rows,
+                               int64_t cols, const torch::Tensor& weight, const torch::Tensor& bias,
+                               OneDnnForward* engine) {
+  torch::Tensor f = net.channels_last() ? tile.contiguous(c10::MemoryFormat::ChannelsLast) : tile;
+  const auto geometry = atrous_geometry(net, stride);
   if (engine) {
     f = engine->features(f, geometry);
   } else {
@@ -281,24 +286,18 @@ double dense_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, con
 double atrous_macs(BagNetImpl& net, int64_t n, int64_t height, int64_t width, int64_t stride,
                    int64_t num_classes) {
   check_stride(net, stride);
-  const auto& cfg = net.config();
-  const auto split = split_plan(cfg, stride);
-  const int64_t q = cfg.receptive_field();
+  const int64_t q = net.config().receptive_field();
   // The padded input of one untiled map: (positions - 1) * stride + q pixels a side.
   int64_t h = (map_extent(height, stride) - 1) * stride + q, w = (map_extent(width, stride) - 1) * stride + q;
   double macs = conv_macs(*net.conv1, n, h, w);
   macs += conv_macs(*net.conv2, n, h, w);
-  int64_t dilation = 1;
-  for (size_t k = 0; k < net.layers.size(); ++k) {
-    int64_t b = 0;
-    for (const auto& m : *net.layers[k]) {
-      // As tile_maps_atrous runs them: the first block keeps its stride unless the stage is split.
-      macs += block_macs(*m.ptr()->as<BottleneckImpl>(), n, h, w, b == 0 && !split[k] ? cfg.strides[k] : 1,
-                         dilation);
-      if (b == 0 && split[k]) dilation *= cfg.strides[k];
-      ++b;
+  const auto geometry = atrous_geometry(net, stride);  // as tile_maps_atrous runs the blocks
+  size_t i = 0;
+  for (const auto& layer : net.layers)
+    for (const auto& m : *layer) {
+      macs += block_macs(*m.ptr()->as<BottleneckImpl>(), n, h, w, geometry[i].stride, geometry[i].dilation);
+      ++i;
     }
-  }
   return macs + static_cast<double>(n) * h * w * net.fc->weight.size(1) * num_classes;
 }
 

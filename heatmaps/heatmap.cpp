@@ -222,6 +222,7 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
   const double macs_classify = forward_macs(net, 1, size, size);
   const double macs_dense1 = dense_macs(net, 1, size, size, d1, 1);
   const double macs_map8 = dense_macs(net, 1, size, size, d8, 1);
+  const double macs_atrous1 = atrous_macs(net, 1, size, size, 1, 1);
   const double macs_patches1 = static_cast<double>(size) * size * forward_macs(net, 1, q, q);
   // The practical ceiling: a large float32 matrix product on the same device and threads.
   const int64_t n = 2048;
@@ -252,16 +253,15 @@ nlohmann::json HeatmapModel::benchmark(int size, int iters, int patch_rows, int 
        {{"classify", macs_classify},
         {"map8", macs_map8},
         {"dense1", macs_dense1},
-        {"atrous1", atrous_macs(net, 1, size, size, 1, 1)},
+        {"atrous1", macs_atrous1},
         {"patches1", macs_patches1}}},
       {"gmac_per_s",
        {{"classify", gmacs(macs_classify, classify_ms)},
         {"map8", gmacs(macs_map8, map8_ms)},
         {"dense1", gmacs(macs_dense1, dense1_ms)},
-        {"atrous1", gmacs(atrous_macs(net, 1, size, size, 1, 1), atrous1_ms)},
+        {"atrous1", gmacs(macs_atrous1, atrous1_ms)},
         {"onednn_classify", impl_->onednn ? gmacs(macs_classify, onednn_classify_ms) : 0.0},
-        {"onednn_atrous1",
-         impl_->onednn ? gmacs(atrous_macs(net, 1, size, size, 1, 1), onednn_atrous1_ms) : 0.0},
+        {"onednn_atrous1", impl_->onednn ? gmacs(macs_atrous1, onednn_atrous1_ms) : 0.0},
         {"patches1", gmacs(macs_patches1, patches1_ms)},
         {"matmul_2048", gmacs(static_cast<double>(n) * n * n, mm_ms)}}},
   };

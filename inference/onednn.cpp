@@ -52,7 +52,6 @@ struct OneDnnForward::Network {
   std::vector<std::pair<Conv, bool>> stem;  // convolutions, ReLU after each?
   bool maxpool = false;                     // ResNet: 3x3, stride 2, padding 1 after the stem
   std::vector<Block> blocks;
-  int convs = 0;
   // Prepacked weights by convolution id: one per layout asked for (per input shape, a
   // convolution may want another blocking).
   std::vector<std::vector<std::pair<memory::desc, memory>>> packed;
@@ -304,7 +303,6 @@ OneDnnForward::OneDnnForward(std::shared_ptr<NetworkImpl> net) : net_(std::move(
       spec_->blocks.push_back(std::move(b));
     }
   }
-  spec_->convs = id;
   spec_->packed.resize(id);
 }
 

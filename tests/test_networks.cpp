@@ -2,6 +2,7 @@
 // BagNet written from the paper's facts (tests/python/bagnet_reference.py), on random weights
 // made at test time by tests/python/make_fixtures.py.
 #include <filesystem>
+#include <functional>
 
 #include "inference/onednn.h"
 #include "inference/torchscript.h"
@@ -35,6 +36,17 @@ void require_same_weights(NetworkImpl& a, NetworkImpl& b) {
     if (item.key().find("num_batches_tracked") != std::string::npos) continue;
     REQUIRE(torch::equal(item.value(), bb[item.key()]));
   }
+}
+
+// `forward` on a batch of three (an image and its two flips) gives each image the logits of the
+// eager network's single pass.
+void check_batch_of_three(const std::function<torch::Tensor(const torch::Tensor&)>& forward, NetworkImpl& net,
+                          const torch::Tensor& x1) {
+  const auto three = torch::cat({x1, x1.flip(3), x1.flip(2)});
+  const auto out = forward(three);
+  for (int64_t i = 0; i < 3; ++i)
+    CHECK(relative_max_diff(out.slice(0, i, i + 1), net.forward(three.slice(0, i, i + 1))) <
+          kParityTolerance);
 }
 
 }  // namespace
@@ -251,13 +263,9 @@ TEST_CASE("The TorchScript engine gives the eager network's logits, one compiled
       // Two input shapes (224 and the non-square one), the third call reused the first module.
       CHECK(ts.compiled_shapes() == 2);
       // A batch of three is another shape; each image's logits equal its own single pass.
-      const auto x1 = io_tensor(io, "x_224").slice(0, 0, 1);
-      const auto three = torch::cat({x1, x1.flip(3), x1.flip(2)});
-      const auto out = ts.forward(three);
+      check_batch_of_three([&](const torch::Tensor& x) { return ts.forward(x); }, *m.net,
+                           io_tensor(io, "x_224").slice(0, 0, 1));
       CHECK(ts.compiled_shapes() == 3);
-      for (int64_t i = 0; i < 3; ++i)
-        CHECK(relative_max_diff(out.slice(0, i, i + 1), m.net->forward(three.slice(0, i, i + 1))) <
-              kParityTolerance);
     }
   }
 }
@@ -314,12 +322,8 @@ TEST_CASE("The oneDNN engine gives the reference logits and features, one plan p
       }
       CHECK(engine.compiled_shapes() == tags.size() * 2 - 2);  // per shape and layout; 224 reused
       // A batch of three: each image's logits equal its own single pass.
-      const auto x1 = io_tensor(io, "x_224").slice(0, 0, 1);
-      const auto three = torch::cat({x1, x1.flip(3), x1.flip(2)});
-      const auto out = engine.forward(three);
-      for (int64_t i = 0; i < 3; ++i)
-        CHECK(relative_max_diff(out.slice(0, i, i + 1), m.net->forward(three.slice(0, i, i + 1))) <
-              kParityTolerance);
+      check_batch_of_three([&](const torch::Tensor& x) { return engine.forward(x); }, *m.net,
+                           io_tensor(io, "x_224").slice(0, 0, 1));
     }
   }
 }
