@@ -36,6 +36,12 @@ int main(int argc, char** argv) {
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs");
   bagnet::cli::add_model_options(app, request, threads, "Registered model");
   app.add_option(
+         "--engine", request.engine,
+         "Exact maps of --benchmark: auto or onednn (a-trous on the oneDNN engine on the CPU), or eager "
+         "(phase crops through the LibTorch modules); the methods' gradients always run eager")
+      ->check(CLI::IsMember({"auto", "onednn", "eager"}))
+      ->capture_default_str();
+  app.add_option(
       "--method", methods,
       "saliency, input_x_gradient, integrated_gradients, smoothgrad, grad_cam, occlusion (repeatable; "
       "default saliency; --benchmark: all)");

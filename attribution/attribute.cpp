@@ -8,6 +8,7 @@
 
 #include "attribution/methods.h"
 #include "heatmaps/dense.h"
+#include "inference/onednn.h"
 #include "lib/error.h"
 #include "lib/runtime.h"
 #include "networks/bagnet.h"
@@ -45,6 +46,27 @@ struct AttributionModel::Impl {
         .to(model.device);
   }
   BagNetImpl* bagnet() const { return dynamic_cast<BagNetImpl*>(model.net.get()); }
+
+  // Exact maps (BagNets) on the CPU run a-trous on the oneDNN engine, on a BatchNorm-folded copy
+  // of the network (the methods keep differentiating the unfolded one); else eager phases.
+  bool exact_on_onednn = false;
+  std::shared_ptr<NetworkImpl> folded;
+  std::unique_ptr<OneDnnForward> onednn;
+
+  OneDnnForward& engine() {
+    if (!onednn) {
+      folded = build_network(model.spec, /*random_init=*/false);  // every tensor copied below
+      torch::NoGradGuard no_grad;
+      const auto params = model.net->named_parameters(true), buffers = model.net->named_buffers(true);
+      for (auto& p : folded->named_parameters(true)) p.value().copy_(params[p.key()]);
+      for (auto& b : folded->named_buffers(true)) b.value().copy_(buffers[b.key()]);
+      folded->eval();
+      folded->fold_batchnorm();
+      folded->set_channels_last(true);
+      onednn = std::make_unique<OneDnnForward>(folded);
+    }
+    return *onednn;
+  }
 };
 
 AttributionModel::AttributionModel(const ModelRequest& request) : impl_(std::make_unique<Impl>()) {
@@ -54,6 +76,10 @@ AttributionModel::AttributionModel(const ModelRequest& request) : impl_(std::mak
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/false);
   impl_->labels = &model_labels(spec);
   for (auto& p : impl_->model.net->parameters()) p.set_requires_grad(false);  // input gradients only
+  if (request.engine != "auto" && request.engine != "onednn" && request.engine != "eager")
+    throw Error("--engine " + request.engine, "exact maps run on auto, onednn or eager");
+  impl_->exact_on_onednn =
+      request.engine != "eager" && impl_->model.device.is_cpu() && impl_->bagnet() != nullptr;
 }
 
 AttributionModel::~AttributionModel() = default;
@@ -72,6 +98,9 @@ Preprocessing AttributionModel::preprocessing(bool no_resize) const {
 nlohmann::json AttributionModel::model_json(bool no_resize) const {
   auto j = bagnet::model_json(impl_->model, no_resize);
   j["batchnorm_folded"] = false;
+  if (is_bagnet())
+    j["exact_maps"] = impl_->exact_on_onednn ? "atrous on the oneDNN engine, BatchNorm folded"
+                                             : "phases on the LibTorch modules, BatchNorm not folded";
   return j;
 }
 std::vector<std::string> AttributionModel::cam_layers() const {
@@ -218,6 +247,11 @@ std::vector<float> AttributionModel::exact_map(const std::vector<float>& chw, in
   torch::NoGradGuard no_grad;
   heatmaps::DenseOptions d;
   d.stride = 1;
+  if (impl_->exact_on_onednn) {
+    d.algorithm = "atrous";
+    d.engine = &impl_->engine();
+    b = dynamic_cast<BagNetImpl*>(impl_->folded.get());
+  }
   const auto m =
       heatmaps::dense_logit_maps(*b, impl_->input(chw, h, w), d, torch::tensor({int64_t{target}}))[0][0]
           .to(torch::kCPU)

@@ -74,7 +74,9 @@ class AttributionModel {
   std::vector<float> classify(const std::vector<float>& chw, int height, int width);
   AttributionMap attribute(const std::vector<float>& chw, int height, int width, int target,
                            const std::string& method, const MethodOptions& options);
-  // BagNets: the exact stride-1 evidence map of `target` (heatmaps/dense.h), height x width.
+  // BagNets: the exact stride-1 evidence map of `target` (heatmaps/dense.h), height x width. On
+  // the CPU (engine auto or onednn) a-trous on the oneDNN engine, run on a BatchNorm-folded copy
+  // of the network built at the first call; else phase crops through the unfolded modules.
   std::vector<float> exact_map(const std::vector<float>& chw, int height, int width, int target);
   // The target logit with the pixels of each mask (height x width, 1 = masked) set to the mean
   // colour (0 after normalisation), one forward pass per `batch` masks.

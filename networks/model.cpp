@@ -1,5 +1,8 @@
 #include "networks/model.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
+
 #include <future>
 #include <map>
 #include <set>
@@ -50,9 +53,29 @@ const char* logit_map_text(const NetworkImpl& net) {
   return "per-position logits that average to the logits, but each sees most of the image: no patch logits";
 }
 
+// LibTorch's modules fill their weights with random numbers in their constructors (Conv2d and
+// Linear: kaiming_uniform_, serial: 0.1-0.2 s for BagNet-33's 25M parameters, a tenth of a
+// single-image run), and its C++ API has no way to skip that (Python has
+// torch.nn.utils.skip_init, through the meta device). DispatchKey::DeferredInit is LibTorch's
+// key for out-of-tree deferred module initialisation (torchdistx): while it is switched on for
+// this thread, the random fills do nothing and every other operator falls through to its
+// usual kernel. Only for networks whose every parameter is overwritten right after.
+at::Tensor& skip_random_fill(at::Tensor& self, double, double, c10::optional<at::Generator>) { return self; }
+
+TORCH_LIBRARY_IMPL(_, DeferredInit, m) { m.fallback(torch::CppFunction::makeFallthrough()); }
+
+TORCH_LIBRARY_IMPL(aten, DeferredInit, m) {
+  m.impl("uniform_", TORCH_FN(skip_random_fill));
+  m.impl("normal_", TORCH_FN(skip_random_fill));
+}
+
 }  // namespace
 
-std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec) {
+std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec, bool random_init) {
+  if (!random_init) {
+    c10::impl::IncludeDispatchKeyGuard skip(c10::DispatchKey::DeferredInit);
+    return build_network(spec, true);
+  }
   if (spec.architecture == "bagnet") {
     BagNetConfig c;
     const auto& row = spec.raw;
@@ -272,7 +295,7 @@ LoadedModel load_model(const ModelSpec& spec, const std::string& weights_path, c
   timer.mark("SHA-256 (rest of)");
   check_hash_prefix(m.weights_path, m.weights_sha256);
   m.checkpoint_format = sd.format;
-  m.net = build_network(spec);
+  m.net = build_network(spec, /*random_init=*/false);  // load_weights overwrites every parameter
   timer.mark("build network");
   m.ignored_keys = load_weights(*m.net, sd, m.weights_path, spec.name, /*adopt=*/fold_batchnorm);
   timer.mark("copy weights");

@@ -11,7 +11,10 @@
 
 namespace bagnet {
 
-std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec);
+// `random_init` false: the parameters are left uninitialised (no random fill; buffers still get
+// their constant values), for callers that overwrite every parameter right after (load_weights,
+// which is strict, or a copy of another network's parameters).
+std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec, bool random_init = true);
 
 // Copies a state dict into the network. Every missing key, unexpected key and shape mismatch
 // is reported by name in one bagnet::Error; BatchNorm's num_batches_tracked may be absent

@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "attribution/attribute.h"
 #include "attribution/methods.h"
 #include "attribution/scores.h"
+#include "heatmaps/patches.h"
 #include "heatmaps/render.h"
 #include "lib/checkpoint.h"
 #include "lib/error.h"
@@ -265,6 +267,41 @@ TEST_CASE("the methods equal the same methods written plainly in PyTorch (BagNet
     CHECK(relative_max_diff(occlusion(net, x, c, o).to(torch::kDouble), io_tensor(io, "occlusion_8_4")) <
           1e-6);
   }
+}
+
+TEST_CASE("the benchmark's exact map equals the per-patch reference on every engine", "[attribution]") {
+  // auto = a-trous on the oneDNN engine over a BatchNorm-folded copy; eager = phase crops through
+  // the unfolded modules. Both against one forward pass per patch of the unfolded network.
+  torch::NoGradGuard no_grad;
+  const int h = 30, w = 26, target = 3;
+  torch::manual_seed(5);
+  const auto x = torch::randn({1, 3, h, w});
+  auto plain = load_model(find_model("bagnet9"), fixture("bagnet9.pt"), torch::kCPU);
+  auto* b = dynamic_cast<BagNetImpl*>(plain.net.get());
+  REQUIRE(b);
+  const auto ref = heatmaps::patch_logit_maps(*b, x, 1, torch::tensor({int64_t{target}}))[0][0];
+  const std::vector<float> chw(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+  for (const std::string engine : {"auto", "eager"}) {
+    CAPTURE(engine);
+    ModelRequest r;
+    r.model = "bagnet9";
+    r.weights = fixture("bagnet9.pt");
+    r.device = "cpu";
+    r.engine = engine;
+    AttributionModel model(r);
+    CHECK(model.model_json(true)["exact_maps"].get<std::string>().rfind(
+              engine == "auto" ? "atrous on the oneDNN engine" : "phases", 0) == 0);
+    const auto m = model.exact_map(chw, h, w, target);
+    REQUIRE(m.size() == static_cast<size_t>(h * w));
+    CHECK(relative_max_diff(torch::tensor(m).view({h, w}), ref) < 2e-4);
+    // The folded copy leaves the methods' network alone: gradients still flow through BatchNorm.
+    CHECK(model.model_json(true)["batchnorm_folded"] == false);
+  }
+  ModelRequest bad;
+  bad.model = "bagnet9";
+  bad.weights = fixture("bagnet9.pt");
+  bad.engine = "torchscript";
+  CHECK_THROWS_AS(AttributionModel(bad), Error);
 }
 
 TEST_CASE("the benchmark's scores equal a hand computation on two small maps", "[attribution]") {

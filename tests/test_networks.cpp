@@ -134,6 +134,25 @@ TEST_CASE("BagNet logit map is local: entry (i,j) is the q x q patch at (8i, 8j)
   }
 }
 
+TEST_CASE("Building a network to load skips its random fills, and only then", "[networks][init]") {
+  // The fills draw from the default generator: skipped, they leave its state where it was.
+  const auto spec = find_model("bagnet9");
+  torch::manual_seed(7);
+  const double first = torch::rand({1}).item<double>();
+  torch::manual_seed(7);
+  build_network(spec, /*random_init=*/false);
+  CHECK(torch::rand({1}).item<double>() == first);
+  // Random initialisation (training) is untouched, and the switch does not outlive the build.
+  torch::manual_seed(7);
+  auto net = build_network(spec);
+  CHECK(torch::rand({1}).item<double>() != first);
+  const auto w = net->named_parameters()["layer1.0.conv2.weight"];
+  CHECK(w.abs().max().item<double>() > 0);
+  CHECK(w.std().item<double>() > 0);
+  CHECK(torch::zeros({64}).uniform_(1, 2).min().item<double>() >= 1);
+  // Loaded networks give the reference logits all the same: the parity tests above use load_model.
+}
+
 TEST_CASE("Checkpoints that do not fit are refused with every problem named", "[networks][errors]") {
   // BagNet-9 weights into BagNet-33: layer3/layer4 middle convs are 1x1 in the file.
   try {
