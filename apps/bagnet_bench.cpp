@@ -48,13 +48,7 @@ std::shared_ptr<bagnet::NetworkImpl> make_network(const bagnet::ModelSpec& spec,
   if (!o.weights.empty()) {
     net = bagnet::load_model(spec, o.weights, dev, !o.no_fold).net;
   } else {
-    net = bagnet::build_network(spec);
-    if (init) {
-      torch::NoGradGuard ng;
-      auto params = init->named_parameters(true), buffers = init->named_buffers(true);
-      for (auto& p : net->named_parameters(true)) p.value().copy_(params[p.key()]);
-      for (auto& b : net->named_buffers(true)) b.value().copy_(buffers[b.key()]);
-    }
+    net = init ? bagnet::copy_network(spec, *init) : bagnet::build_network(spec);
     net->eval();
     net->to(dev);
     if (!o.no_fold) net->fold_batchnorm();

@@ -55,11 +55,7 @@ struct AttributionModel::Impl {
 
   OneDnnForward& engine() {
     if (!onednn) {
-      folded = build_network(model.spec, /*random_init=*/false);  // every tensor copied below
-      torch::NoGradGuard no_grad;
-      const auto params = model.net->named_parameters(true), buffers = model.net->named_buffers(true);
-      for (auto& p : folded->named_parameters(true)) p.value().copy_(params[p.key()]);
-      for (auto& b : folded->named_buffers(true)) b.value().copy_(buffers[b.key()]);
+      folded = copy_network(model.spec, *model.net);
       folded->eval();
       folded->fold_batchnorm();
       folded->set_channels_last(true);
@@ -76,10 +72,8 @@ AttributionModel::AttributionModel(const ModelRequest& request) : impl_(std::mak
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/false);
   impl_->labels = &model_labels(spec);
   for (auto& p : impl_->model.net->parameters()) p.set_requires_grad(false);  // input gradients only
-  if (request.engine != "auto" && request.engine != "onednn" && request.engine != "eager")
-    throw Error("--engine " + request.engine, "exact maps run on auto, onednn or eager");
   impl_->exact_on_onednn =
-      request.engine != "eager" && impl_->model.device.is_cpu() && impl_->bagnet() != nullptr;
+      heatmaps::maps_on_onednn(request.engine, impl_->model.device) && impl_->bagnet() != nullptr;
 }
 
 AttributionModel::~AttributionModel() = default;

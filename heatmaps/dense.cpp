@@ -221,6 +221,12 @@ double network_macs(BagNetImpl& net, int64_t n, int64_t h, int64_t w, const std:
 
 int64_t map_extent(int64_t n, int64_t stride) { return ceil_div(n, stride); }
 
+bool maps_on_onednn(const std::string& engine, const c10::Device& device) {
+  if (engine != "auto" && engine != "onednn" && engine != "eager")
+    throw Error("--engine " + engine, "maps run on auto, onednn or eager");
+  return engine != "eager" && device.is_cpu();
+}
+
 torch::Tensor pad_for_patches(const torch::Tensor& x, int64_t q) {
   const int64_t p = (q - 1) / 2;
   return torch::constant_pad_nd(x, {p, p, p, p}, 0.0);

@@ -31,6 +31,11 @@ int64_t map_extent(int64_t n, int64_t stride);
 // the dataset's mean colour, as in the reference code.
 torch::Tensor pad_for_patches(const torch::Tensor& x, int64_t q);
 
+// The map tools' --engine: true when dense maps run a-trous on the oneDNN engine ("auto" or
+// "onednn" on the CPU), false for LibTorch's modules ("eager", or any GPU). Throws
+// bagnet::Error for another name.
+bool maps_on_onednn(const std::string& engine, const c10::Device& device);
+
 // Throws bagnet::Error unless the network's stage strides allow maps at `stride` (for the
 // published BagNets: 8, 4, 2, 1).
 void check_stride(const BagNetImpl& net, int64_t stride);

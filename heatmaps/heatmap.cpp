@@ -46,9 +46,7 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/true);
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
   impl_->labels = &model_labels(spec);
-  if (request.engine != "auto" && request.engine != "onednn" && request.engine != "eager")
-    throw Error("--engine " + request.engine, "maps run on auto, onednn or eager");
-  if (request.engine != "eager" && impl_->model.device.is_cpu())
+  if (maps_on_onednn(request.engine, impl_->model.device))
     impl_->onednn = std::make_unique<OneDnnForward>(impl_->model.net);
 }
 

@@ -210,6 +210,15 @@ std::vector<std::string> load_weights(NetworkImpl& net, const StateDict& sd, con
   return ignored;
 }
 
+std::shared_ptr<NetworkImpl> copy_network(const ModelSpec& spec, const NetworkImpl& from) {
+  auto net = build_network(spec, /*random_init=*/false);  // every tensor copied below
+  torch::NoGradGuard no_grad;
+  const auto params = from.named_parameters(true), buffers = from.named_buffers(true);
+  for (auto& p : net->named_parameters(true)) p.value().copy_(params[p.key()]);
+  for (auto& b : net->named_buffers(true)) b.value().copy_(buffers[b.key()]);
+  return net;
+}
+
 // "-<8 to 64 lowercase hex digits>." in the file name (the regex -([0-9a-f]{8,64})\.[^/]*$, by
 // hand: std::regex backtracks recursively and overflows the stack on long paths).
 std::string hash_prefix_in_name(const std::string& path) {

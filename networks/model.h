@@ -16,6 +16,10 @@ namespace bagnet {
 // which is strict, or a copy of another network's parameters).
 std::shared_ptr<NetworkImpl> build_network(const ModelSpec& spec, bool random_init = true);
 
+// A new network of `spec` holding copies of every parameter and buffer of `from` (a network of
+// the same spec), built without random fills. Not in eval mode, not folded.
+std::shared_ptr<NetworkImpl> copy_network(const ModelSpec& spec, const NetworkImpl& from);
+
 // Copies a state dict into the network. Every missing key, unexpected key and shape mismatch
 // is reported by name in one bagnet::Error; BatchNorm's num_batches_tracked may be absent
 // (checkpoints older than PyTorch 0.4.1 lack it; eval mode never reads it).
