@@ -53,7 +53,7 @@ struct DenseOptions {
   // et al. 1989, as in DeepLab). Both give every entry its own patch's logit.
   std::string algorithm = "phases";
   // With "atrous": run the a-trous network on this oneDNN engine (built on the same network;
-  // blocked layout, prepacked weights, fused ReLU and residual) instead of LibTorch's eager ops.
+  // oneDNN's layouts, prepacked weights, fused ReLU and residual) instead of LibTorch's eager ops.
   OneDnnForward* engine = nullptr;
 };
 

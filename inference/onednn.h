@@ -1,14 +1,15 @@
 #pragma once
 // The bottleneck networks (BagNet-9/17/33 and the other BagNets, ResNet-50/152) run directly on
 // oneDNN, the convolution library LibTorch itself calls on the CPU, for inference:
-//  - activations stay in oneDNN's blocked layout (nChw8c with AVX2, nChw16c with AVX-512) from
-//    the first convolution to the last, with no reorder in between;
+//  - activations stay in the layout oneDNN's kernels choose (blocked nChw8c with AVX2, plain NHWC
+//    for the brgconv kernels it picks with AVX-512) from the first convolution to the last, with
+//    no reorder in between;
 //  - weights are reordered ("prepacked") into the layout each convolution wants once, not on
 //    every call as LibTorch's eager convolution does;
 //  - each ReLU, and each block's residual add + ReLU, is a post-op of the convolution before it
 //    (oneDNN's sum and eltwise post-ops), so no separate pass over the activations remains;
 //  - activation buffers are planned once per input shape and reused across blocks and calls.
-// The numbers are the eager network's up to float summation order (tests/test_onednn).
+// The numbers are the eager network's up to float summation order (tests/test_networks.cpp).
 // BatchNorm must already be folded (NetworkImpl::fold_batchnorm). CPU and fp32 only.
 #include <torch/torch.h>
 

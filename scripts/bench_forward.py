@@ -17,6 +17,12 @@ folded) and the engine the tools use by default ("C++": on the CPU the oneDNN en
 inference/onednn.h; on CUDA eager).
 On CUDA (--device cuda, scripts/gpu_check.sh) the malloc thresholds are not raised (host memory is
 not where the activations live), and each timed pass ends with torch.cuda.synchronize.
+
+--rounds R (default 1) times every variant R times, round after round, each round in one order:
+on a shared machine whose speed drifts by 10-30% over minutes (measured on the cloud VMs this
+project runs on), a ratio of two runs minutes apart measures the drift as much as the code. The
+table then gives each variant's median over the rounds, and each ratio as the median of the R
+ratios measured within a round, with their range.
 """
 import argparse
 import json
@@ -73,6 +79,11 @@ for b in batches:
 """
 
 
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
 def make_weights(d):
     import torch
     import torchvision
@@ -118,11 +129,13 @@ def main():
     ap.add_argument("--models", nargs="+", default=["bagnet9", "bagnet17", "bagnet33", "resnet50"])
     ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--rounds", type=int, default=1, help="time every variant this many times, interleaved")
     ap.add_argument("--json-out", help="also write the rows here as JSON objects")
     args = ap.parse_args()
     cpu = args.device == "cpu"
     bench = os.path.join(args.build, "bagnet-bench")
-    print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch)" % (args.device, args.threads, args.iters))
+    print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch), %d round(s)" % (
+        args.device, args.threads, args.iters, args.rounds))
     header = ("model", "batch", "torch", "tuned", "jit", "C++ eager", "C++", "C++/tuned", "C++/jit")
     print("%-9s %5s %9s %9s %9s %10s %9s %9s %9s" % header)
     rows = []
@@ -131,22 +144,29 @@ def main():
         for m in args.models:
             common = (args.threads, args.iters, args.warmup)
             dev = dict(device=args.device, batches=args.batches)
-            py = run_python(m, weights[m], *common, False, **dev)
-            py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **dev)
-            py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **dev)
-            cpp_eager = run_cpp(bench, m, weights[m], *common, **dev)
-            cpp = run_cpp(bench, m, weights[m], *common, ["--engine", "onednn"], **dev) if cpu else cpp_eager
+            rounds = []  # per round: torch, tuned, jit, C++ eager, C++ ({batch: ms} each)
+            for r in range(args.rounds):
+                py = run_python(m, weights[m], *common, False, **dev)
+                py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **dev)
+                py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **dev)
+                cpp_eager = run_cpp(bench, m, weights[m], *common, **dev)
+                cpp = run_cpp(bench, m, weights[m], *common, ["--engine", "onednn"], **dev) if cpu else cpp_eager
+                rounds.append((py, py_tuned, py_jit, cpp_eager, cpp))
             for b in args.batches:
-                row = (m, b, py[b], py_tuned[b], py_jit[b], cpp_eager[b], cpp[b], cpp[b] / py_tuned[b],
-                       cpp[b] / py_jit[b])
+                t = [median([rd[v][b] for rd in rounds]) for v in range(5)]
+                over_tuned = [rd[4][b] / rd[1][b] for rd in rounds]
+                over_jit = [rd[4][b] / rd[2][b] for rd in rounds]
+                row = (m, b, *t, median(over_tuned), median(over_jit))
                 rows.append(row)
-                print("%-9s %5d %9.1f %9.1f %9.1f %10.1f %9.1f %8.2fx %8.2fx" % row, flush=True)
+                spread = "" if args.rounds == 1 else "   (rounds: %.2f-%.2fx, %.2f-%.2fx)" % (
+                    min(over_tuned), max(over_tuned), min(over_jit), max(over_jit))
+                print("%-9s %5d %9.1f %9.1f %9.1f %10.1f %9.1f %8.2fx %8.2fx" % row + spread, flush=True)
     print(json.dumps({"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     if args.json_out:
         keys = ("model", "batch", "torch", "torch_tuned", "torch_jit", "cpp_eager", "cpp", "cpp_over_tuned",
                 "cpp_over_jit")
         with open(args.json_out, "w") as f:
-            json.dump({"device": args.device, "threads": args.threads, "iters": args.iters,
+            json.dump({"device": args.device, "threads": args.threads, "iters": args.iters, "rounds": args.rounds,
                        "rows": [{k: None if v != v else v for k, v in zip(keys, r)} for r in rows]}, f, indent=1)
 
 

@@ -15,6 +15,12 @@
 
     /usr/bin/python3 scripts/bench_heatmap.py [--build build] [--threads 0] [--iters 3] [--sizes 224 96]
 
+--atrous-only --rounds R times only the comparison the speed target is about: the toolkit's
+stride-1 map on its default engine (bagnet-bench --mode dense --dense-algorithm atrous --engine
+onednn, 1 and 10 classes) against part 2, R rounds interleaved (which side goes first alternates),
+each ratio the median of the R ratios measured within a round: on a shared machine whose speed
+drifts by 10-30% over minutes, that is the ratio that measures the code.
+
 --pytorch-only runs part 2 alone (scripts/gpu_check.sh, whose minimal build has no bagnet-heatmap,
 times the toolkit with bagnet-bench --mode dense); --device cuda runs both parts on the GPU
 (TF32 off, torch.cuda.synchronize before each time is taken).
@@ -110,6 +116,69 @@ print(json.dumps(out))
 """
 
 
+def pytorch_atrous(w, q, size, threads, iters, device, env):
+    out = subprocess.run([PYTHON, "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q), str(size),
+                          str(threads), str(iters), device], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def toolkit_atrous(args, w, q, size, threads, classes):
+    cmd = [os.path.join(args.build, "bagnet-bench"), "--model", "bagnet%d" % q, "--weights", w, "--threads",
+           str(threads), "--device", args.device, "--mode", "dense", "--dense-algorithm", "atrous", "--stride", "1",
+           "--classes", str(classes), "--batch", "1", "--size", str(size), "--iters", str(args.iters), "--warmup", "1"]
+    if args.device == "cpu":
+        cmd += ["--engine", "onednn"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return json.loads(out)
+
+
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def atrous_only(args, weights_dir, threads, env):
+    print("stride-1 maps, %s, %d threads, median of %d passes, %d interleaved rounds" % (
+        args.device, threads, args.iters, args.rounds))
+    print("| model | size | toolkit (1 / 10 cl.) | PyTorch a-trous (1 / 10 cl.) | toolkit / PyTorch (1 / 10 cl.) "
+          "| ratio range over rounds | GMAC/s |")
+    print("|" + "---|" * 7)
+    rows = []
+    for size in args.sizes:
+        for q in args.models:
+            w = os.path.join(weights_dir, "bagnet%d.pt" % q)
+            rounds = []
+            for r in range(args.rounds):
+                def ours():
+                    return [toolkit_atrous(args, w, q, size, threads, k) for k in (1, 10)]
+                def theirs():
+                    return pytorch_atrous(w, q, size, threads, args.iters, args.device, env)
+                if r % 2:
+                    py = theirs()
+                    tk = ours()
+                else:
+                    tk = ours()
+                    py = theirs()
+                rounds.append((tk, py))
+            ratios = [[tk[i]["ms_median"] / py["ms_%d" % k] for tk, py in rounds] for i, k in enumerate((1, 10))]
+            row = dict(model="bagnet%d" % q, size=size, device=args.device, threads=threads, iters=args.iters,
+                       rounds=args.rounds,
+                       toolkit_ms=[median([tk[i]["ms_median"] for tk, _ in rounds]) for i in range(2)],
+                       pytorch_ms=[median([py["ms_%d" % k] for _, py in rounds]) for k in (1, 10)],
+                       ratio=[median(r) for r in ratios], ratio_range=[[min(r), max(r)] for r in ratios],
+                       gmac_per_s=median([tk[0]["gmac_per_s"] for tk, _ in rounds]),
+                       pytorch_rel_err=max(max(py["rel_err_1"], py["rel_err_10"]) for _, py in rounds))
+            rows.append(row)
+            print("| %s | %d | %.2f / %.2f s | %.2f / %.2f s | %.2fx / %.2fx | %.2f-%.2fx / %.2f-%.2fx | %.0f |" % (
+                row["model"], size, row["toolkit_ms"][0] / 1e3, row["toolkit_ms"][1] / 1e3, row["pytorch_ms"][0] / 1e3,
+                row["pytorch_ms"][1] / 1e3, row["ratio"][0], row["ratio"][1], *row["ratio_range"][0],
+                *row["ratio_range"][1], row["gmac_per_s"]), flush=True)
+    print("PyTorch a-trous vs per-patch definition, worst relative error: %.1e" % max(r["pytorch_rel_err"] for r in rows))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"device": args.device, "threads": threads, "rows": rows}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -121,11 +190,16 @@ def main():
     ap.add_argument("--models", type=int, nargs="+", default=[9, 17, 33])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--pytorch-only", action="store_true", help="time the PyTorch a-trous maps alone")
-    ap.add_argument("--json-out", help="--pytorch-only: also write the rows here")
+    ap.add_argument("--atrous-only", action="store_true",
+                    help="time the toolkit's a-trous maps (oneDNN engine) against part 2 alone, interleaved")
+    ap.add_argument("--rounds", type=int, default=3, help="--atrous-only: interleaved rounds")
+    ap.add_argument("--json-out", help="--pytorch-only / --atrous-only: also write the rows here")
     args = ap.parse_args()
     weights_dir = args.weights_dir or os.path.join(args.build, "fixtures")
     threads = args.threads if args.threads > 0 else os.cpu_count()
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+    if args.atrous_only:
+        return atrous_only(args, weights_dir, threads, env)
     rows = []
     for size in args.sizes:
         for q in args.models:
