@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+from statistics import median
 import tempfile
 import time
 
@@ -77,11 +78,6 @@ for b in batches:
     ms.sort()
     print(json.dumps({"batch": b, "ms_median": ms[len(ms) // 2]}))
 """
-
-
-def median(values):
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def make_weights(d):

@@ -33,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+from statistics import median
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The PyTorch side runs in this interpreter when it has torch (the GPU machine's python3), else
@@ -132,11 +133,6 @@ def toolkit_atrous(args, w, q, size, threads, classes):
     return json.loads(out)
 
 
-def median(values):
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-
-
 def atrous_only(args, weights_dir, threads, env):
     print("stride-1 maps, %s, %d threads, median of %d passes, %d interleaved rounds" % (
         args.device, threads, args.iters, args.rounds))
@@ -204,10 +200,7 @@ def main():
     for size in args.sizes:
         for q in args.models:
             w = os.path.join(weights_dir, "bagnet%d.pt" % q)
-            py = subprocess.run([PYTHON, "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q),
-                                 str(size), str(threads), str(args.iters), args.device], check=True,
-                                capture_output=True, text=True, env=env)
-            py = json.loads(py.stdout.strip().splitlines()[-1])
+            py = pytorch_atrous(w, q, size, threads, args.iters, args.device, env)
             if args.pytorch_only:
                 rows.append(dict(py, model="bagnet%d" % q, size=size, device=args.device, iters=args.iters))
                 print(json.dumps(rows[-1]), flush=True)
