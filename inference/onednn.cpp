@@ -265,7 +265,6 @@ class PlanBuilder {
     return y;
   }
 
- private:
   // The top-left corner of `from` copied into `to` (whose dims are the corner's).
   void crop_into(int from, int to) {
     const auto corner = md(to).dims();

@@ -10,7 +10,9 @@
 //    (oneDNN's sum and eltwise post-ops), so no separate pass over the activations remains;
 //  - activation buffers are planned once per input shape and reused across blocks and calls;
 //  - BagNet's stem (a 1x1 convolution 3->64 straight into a 3x3 one 64->64) runs as the single
-//    3x3 convolution 3->64 the two compose to, a twentieth of the stem's multiply-adds.
+//    3x3 convolution 3->64 the two compose to, a twentieth of the stem's multiply-adds;
+//  - a stride-1 1x1 projection whose residual is cropped (BagNet's unpadded blocks) runs on the
+//    cropped corner of its input rather than cropping its output.
 // The numbers are the eager network's up to float summation order (tests/test_networks.cpp).
 // BatchNorm must already be folded (NetworkImpl::fold_batchnorm). CPU and fp32 only.
 #include <torch/torch.h>
