@@ -164,13 +164,7 @@ class PlanBuilder {
         memory::desc(dims, kF32, Tag::any), w_any, b_md, in_place ? md(residual) : dst_any, {stride, stride},
         {dilation - 1, dilation - 1}, {pad, pad}, {pad_b, pad_r});
     const dnnl::convolution_forward::primitive_desc pd(d, attr, p_.engine);
-    int src = x;
-    if (corner) {
-      src = activation(pd.src_desc());
-      crop_into(x, src);
-    } else {
-      src = to_layout(x, pd.src_desc());
-    }
+    const int src = corner ? cropped(x, pd.src_desc()) : to_layout(x, pd.src_desc());
     int dst;
     if (in_place) {
       dst = residual;
@@ -262,6 +256,13 @@ class PlanBuilder {
     if (md(x) == want) return x;
     const int y = activation(want);
     reorder(x, y);
+    return y;
+  }
+
+  // The top-left corner of x with want's dims, copied into a new value of layout `want`.
+  int cropped(int x, const memory::desc& want) {
+    const int y = activation(want);
+    crop_into(x, y);
     return y;
   }
 

@@ -12,9 +12,9 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/peak.c" <<'C'
 #include <immintrin.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #ifdef __AVX512F__
 typedef __m512 vec;
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   return 0;
 }
 C
-gcc -O2 -march=native -fopenmp -include string.h "$dir/peak.c" -o "$dir/peak"
+gcc -O2 -march=native -fopenmp "$dir/peak.c" -o "$dir/peak"
 "$dir/peak" 1
 [ "$threads" -gt 1 ] && "$dir/peak" "$threads"
 exit 0
