@@ -34,6 +34,7 @@ struct Options {
   // eager, torchscript (pooled mode; inference/torchscript.h) or onednn (pooled and dense atrous;
   // inference/onednn.h)
   std::string engine = "eager";
+  std::string precision = "fp32";  // onednn engine: fp32 or bf16
   double tolerance = 1e-4;
   bagnet::heatmaps::DenseOptions dense;
 };
@@ -82,7 +83,8 @@ nlohmann::json row_base(const Options& o, int batch, const c10::Device& dev) {
                         {"device", dev.str()},
                         {"channels_last", !o.contiguous},
                         {"batchnorm_folded", !o.no_fold},
-                        {"engine", o.engine}};
+                        {"engine", o.engine},
+                        {"precision", o.precision}};
   if (o.mode == "dense") {
     row["stride"] = o.dense.stride;
     row["classes"] = o.classes;
@@ -147,10 +149,12 @@ int timing(const bagnet::ModelSpec& spec, const Options& o) {
     torchscript = std::make_unique<bagnet::TorchScriptForward>(net);
   }
   std::unique_ptr<bagnet::OneDnnForward> onednn;
+  if (o.precision != "fp32" && o.engine != "onednn")
+    throw bagnet::Error("--precision " + o.precision, "times the oneDNN engine only (--engine onednn)");
   if (o.engine == "onednn") {
     if (o.mode == "map" || (o.mode == "dense" && o.dense.algorithm != "atrous") || !dev.is_cpu())
       throw bagnet::Error("--engine onednn", "times the pooled CPU forward pass and dense atrous maps only");
-    onednn = std::make_unique<bagnet::OneDnnForward>(net);
+    onednn = std::make_unique<bagnet::OneDnnForward>(net, bagnet::parse_precision(o.precision));
   }
   torch::NoGradGuard ng;
   for (int b : o.batches) {
@@ -225,6 +229,9 @@ int main(int argc, char** argv) {
                  "inference/onednn.h)")
       ->capture_default_str()
       ->check(CLI::IsMember({"eager", "torchscript", "onednn"}));
+  app.add_option("--precision", o.precision, "--engine onednn: fp32, or bf16 (inference/onednn.h)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--contiguous", o.contiguous, "NCHW memory format (the tools use NHWC, channels-last)");
   app.add_flag("--no-fold", o.no_fold, "Keep BatchNorm separate (the tools fold it into the convolutions)");
   app.add_flag("--default-malloc", o.default_malloc,

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("inputs", inputs, "Image files, directories (recursive) and globs")->required();
   bagnet::cli::add_model_options(app, req, threads, "Registered model");
   bagnet::cli::add_engine_option(app, req);
+  bagnet::cli::add_precision_option(app, req);
   app.add_option("-k,--topk", opt.topk, "Number of classes per image")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

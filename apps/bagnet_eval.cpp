@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   bool quiet = false, force_resize = false, html = false;
   bagnet::cli::add_model_options(app, req, threads, "Registered model");
   bagnet::cli::add_engine_option(app, req);
+  bagnet::cli::add_precision_option(app, req);
   app.add_option("--data", data,
                  "Dataset: a folder of class folders (WordNet ids, class names) or of category folders "
                  "(16-class sets, cue-conflict stimuli), a path,label list file, or an idx directory")

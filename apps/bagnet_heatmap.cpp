@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
                  "CPU network: auto or onednn (inference/onednn.h: pooled logits and atrous maps), or eager")
       ->check(CLI::IsMember({"auto", "onednn", "eager"}))
       ->capture_default_str();
+  bagnet::cli::add_precision_option(app, request);
   app.add_option("-s,--stride", o.map.stride,
                  "Map stride in pixels: 1 = full resolution, 8 = the network's own map")
       ->check(CLI::IsMember({8, 4, 2, 1}))

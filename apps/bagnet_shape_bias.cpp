@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   bool quiet = false, no_figure = false, no_extra = false, html = false;
   bagnet::cli::add_model_options(app, req, threads, "Registered model (used with --stimuli)");
   bagnet::cli::add_engine_option(app, req);
+  bagnet::cli::add_precision_option(app, req);
   app.add_option("--stimuli", stimuli, "Cue-conflict stimuli: DIR/<shape>/<shape><i>-<texture><j>.png");
   app.add_option("--edges", edges, "Edge stimuli (category folders; default: 'edges' beside --stimuli)");
   app.add_option("--silhouettes", silhouettes,

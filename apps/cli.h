@@ -28,6 +28,15 @@ inline void add_engine_option(CLI::App& app, ModelRequest& request) {
       ->capture_default_str();
 }
 
+// --precision (the tools that take --engine).
+inline void add_precision_option(CLI::App& app, ModelRequest& request) {
+  app.add_option("--precision", request.precision,
+                 "fp32, or bf16 on the oneDNN engine: faster where the CPU has AMX, not exact (logits "
+                 "and maps off by up to ~1% of their scale; README Speed)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 // --no-resize, --max-pixels.
 inline void add_image_options(CLI::App& app, bool& no_resize, long long& max_pixels) {
   app.add_flag("--no-resize", no_resize,

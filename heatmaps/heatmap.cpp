@@ -46,11 +46,19 @@ HeatmapModel::HeatmapModel(const ModelRequest& request) : impl_(std::make_unique
   impl_->model = load_model(spec, request.weights, resolve_device(request.device), /*fold_batchnorm=*/true);
   impl_->net = dynamic_cast<BagNetImpl*>(impl_->model.net.get());
   impl_->labels = &model_labels(spec);
+  const Precision precision = parse_precision(request.precision);
   if (maps_on_onednn(request.engine, impl_->model.device))
-    impl_->onednn = std::make_unique<OneDnnForward>(impl_->model.net);
+    impl_->onednn = std::make_unique<OneDnnForward>(impl_->model.net, precision);
+  else if (precision != Precision::fp32)
+    throw Error("--precision " + request.precision,
+                "runs on the oneDNN engine only (the CPU, --engine auto or onednn)");
 }
 
 std::string HeatmapModel::engine() const { return impl_->onednn ? "onednn" : "eager"; }
+
+std::string HeatmapModel::precision() const {
+  return precision_name(impl_->onednn ? impl_->onednn->precision() : Precision::fp32);
+}
 
 std::string HeatmapModel::dense_algorithm(const MapOptions& o) const {
   if (o.dense_algorithm != "auto") return o.dense_algorithm;
@@ -72,6 +80,7 @@ Preprocessing HeatmapModel::preprocessing(bool no_resize) const {
 nlohmann::json HeatmapModel::model_json(bool no_resize) const {
   auto j = bagnet::model_json(impl_->model, no_resize);
   j["engine"] = engine();
+  j["precision"] = precision();
   return j;
 }
 

@@ -34,7 +34,8 @@ class HeatmapModel {
   // an engine other than auto, onednn or eager). On the CPU, auto and onednn run the pooled
   // logits and the atrous maps on the oneDNN engine (inference/onednn.h).
   explicit HeatmapModel(const ModelRequest& request);
-  std::string engine() const;  // "onednn" or "eager", as resolved
+  std::string engine() const;     // "onednn" or "eager", as resolved
+  std::string precision() const;  // "fp32" or "bf16" (request.precision, oneDNN engine only)
   // The dense algorithm `options` resolve to ("auto" made concrete).
   std::string dense_algorithm(const MapOptions& options) const;
   ~HeatmapModel();

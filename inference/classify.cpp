@@ -38,14 +38,18 @@ Classifier::Classifier(const ModelRequest& request) : impl_(std::make_unique<Imp
   impl_->model = load_model(spec, request.weights, device, /*fold_batchnorm=*/true);
   impl_->labels = &model_labels(spec);
   const auto& net = impl_->model.net;
+  const Precision precision = parse_precision(request.precision);
   if (request.engine == "onednn" && !OneDnnForward::supports(*net))
     throw Error("--engine onednn", "runs BagNets and ResNets only, not " + net->display_name());
   if (device.is_cpu()) {
     if (request.engine == "onednn" || (request.engine == "auto" && OneDnnForward::supports(*net)))
-      impl_->onednn = std::make_unique<OneDnnForward>(net);
+      impl_->onednn = std::make_unique<OneDnnForward>(net, precision);
     else if (request.engine == "torchscript")
       impl_->torchscript = std::make_unique<TorchScriptForward>(net);
   }
+  if (precision != Precision::fp32 && !impl_->onednn)
+    throw Error("--precision " + request.precision,
+                "runs on the oneDNN engine only (BagNets and ResNets on the CPU, --engine auto or onednn)");
 }
 
 Classifier::~Classifier() = default;
@@ -59,11 +63,16 @@ Preprocessing Classifier::preprocessing(bool no_resize) const {
 nlohmann::json Classifier::model_json(bool no_resize) const {
   nlohmann::json j = bagnet::model_json(impl_->model, no_resize);
   j["engine"] = engine();
+  j["precision"] = precision();
   return j;
 }
 
 std::string Classifier::engine() const {
   return impl_->onednn ? "onednn" : impl_->torchscript ? "torchscript" : "eager";
+}
+
+std::string Classifier::precision() const {
+  return precision_name(impl_->onednn ? impl_->onednn->precision() : Precision::fp32);
 }
 
 int Classifier::num_classes() const { return impl_->model.spec.num_classes; }

@@ -58,6 +58,9 @@ struct ModelRequest {
   // for inference per input shape: inference/torchscript.h), or "auto": onednn where it runs the
   // network, else eager (see README Speed). On a GPU always eager.
   std::string engine = "auto";
+  // "fp32", or "bf16" on the oneDNN engine only (faster where the CPU has AMX or AVX512-BF16,
+  // not exact: inference/onednn.h).
+  std::string precision = "fp32";
 };
 
 class Classifier {
@@ -70,7 +73,8 @@ class Classifier {
   // Model, weights (path, sha256, format), preprocessing, for provenance.
   nlohmann::json model_json(bool no_resize) const;
   std::string device() const;
-  std::string engine() const;  // "onednn", "eager" or "torchscript", as resolved
+  std::string engine() const;     // "onednn", "eager" or "torchscript", as resolved
+  std::string precision() const;  // "fp32" or "bf16"
   Preprocessing preprocessing(bool no_resize) const;
 
   // Results in input order; `on_result` is called as each finishes (for streaming output).

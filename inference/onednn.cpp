@@ -59,6 +59,28 @@ bool compose(const Conv& first, const Conv& second, Conv& out) {
   return true;
 }
 
+// oneDNN's reference kernels (all it has for bf16 on CPUs without AVX-512) would run the network
+// orders of magnitude slower than fp32: refuse rather than crawl.
+void refuse_reference_kernels(const dnnl::primitive_desc_base& pd) {
+  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0)
+    throw Error("--precision bf16",
+                "this CPU has no bf16 convolution kernels in oneDNN (they need AVX-512; AMX or "
+                "AVX512-BF16 for speed): use fp32");
+}
+
+// Throws at construction, before any image is read, where bf16 would fall to the reference
+// kernels: a 3x3 convolution of a typical block's shape.
+void check_bf16_kernels() {
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const auto bf16 = memory::data_type::bf16;
+  const dnnl::convolution_forward::desc d(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      memory::desc({1, 64, 16, 16}, bf16, Tag::any), memory::desc({64, 64, 3, 3}, bf16, Tag::any),
+      memory::desc({64}, kF32, Tag::x), memory::desc({1, 64, 14, 14}, bf16, Tag::any), {1, 1}, {0, 0},
+      {0, 0});
+  refuse_reference_kernels(dnnl::convolution_forward::primitive_desc(d, engine));
+}
+
 struct Block {
   Conv conv1, conv2, conv3;
   bool projection = false;
@@ -99,9 +121,10 @@ namespace {
 // buffer slot by liveness, and creates the primitives and memory objects at the end.
 class PlanBuilder {
  public:
+  // `act`: the data type of activations and packed weights (f32, or bf16 with Precision::bf16).
   PlanBuilder(OneDnnForward::Plan& plan, std::vector<std::vector<std::pair<memory::desc, memory>>>& packed,
-              std::vector<torch::Tensor>& packed_storage)
-      : p_(plan), packed_(packed), packed_storage_(packed_storage) {}
+              std::vector<torch::Tensor>& packed_storage, memory::data_type act)
+      : p_(plan), packed_(packed), packed_storage_(packed_storage), act_(act) {}
 
   int input(const memory::desc& md) { return add_value(md, kInput); }
 
@@ -148,8 +171,8 @@ class PlanBuilder {
     // down to 1 - stride, which oneDNN accepts).
     const int64_t pad_b = (oh - 1) * stride + reach - h - pad, pad_r = (ow - 1) * stride + reach - w - pad;
     const memory::dims out{n, c.weight.size(0), oh, ow};
-    const memory::desc dst_any(out, kF32, Tag::any);
-    const memory::desc w_any({c.weight.size(0), c.weight.size(1), k, k}, kF32, Tag::any);
+    const memory::desc dst_any(out, act_, Tag::any);
+    const memory::desc w_any({c.weight.size(0), c.weight.size(1), k, k}, act_, Tag::any);
     const memory::desc b_md({c.weight.size(0)}, kF32, Tag::x);
     dnnl::post_ops ops;
     if (residual >= 0) ops.append_sum(1.f);
@@ -161,9 +184,10 @@ class PlanBuilder {
     const bool in_place = residual >= 0 && md(residual).dims() == out;
     const dnnl::convolution_forward::desc d(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc(dims, kF32, Tag::any), w_any, b_md, in_place ? md(residual) : dst_any, {stride, stride},
+        memory::desc(dims, act_, Tag::any), w_any, b_md, in_place ? md(residual) : dst_any, {stride, stride},
         {dilation - 1, dilation - 1}, {pad, pad}, {pad_b, pad_r});
     const dnnl::convolution_forward::primitive_desc pd(d, attr, p_.engine);
+    if (act_ != kF32) refuse_reference_kernels(pd);
     const int src = corner ? cropped(x, pd.src_desc()) : to_layout(x, pd.src_desc());
     int dst;
     if (in_place) {
@@ -187,7 +211,7 @@ class PlanBuilder {
     const int64_t pad_b = (oh - 1) * stride + kernel - dims[2] - pad,
                   pad_r = (ow - 1) * stride + kernel - dims[3] - pad;
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
-                                        md(x), memory::desc({dims[0], dims[1], oh, ow}, kF32, Tag::any),
+                                        md(x), memory::desc({dims[0], dims[1], oh, ow}, act_, Tag::any),
                                         {stride, stride}, {kernel, kernel}, {pad, pad}, {pad_b, pad_r});
     const dnnl::pooling_forward::primitive_desc pd(d, p_.engine);
     const int dst = activation(pd.dst_desc());
@@ -290,6 +314,7 @@ class PlanBuilder {
   OneDnnForward::Plan& p_;
   std::vector<std::vector<std::pair<memory::desc, memory>>>& packed_;
   std::vector<torch::Tensor>& packed_storage_;
+  memory::data_type act_;
   std::vector<Slot> slots_;
   std::vector<Value> values_;
   std::vector<PendingStep> steps_;
@@ -301,11 +326,13 @@ bool OneDnnForward::supports(const NetworkImpl& net) {
   return dynamic_cast<const BagNetImpl*>(&net) != nullptr || dynamic_cast<const ResNetImpl*>(&net) != nullptr;
 }
 
-OneDnnForward::OneDnnForward(std::shared_ptr<NetworkImpl> net) : net_(std::move(net)), spec_(new Network) {
+OneDnnForward::OneDnnForward(std::shared_ptr<NetworkImpl> net, Precision precision)
+    : net_(std::move(net)), precision_(precision), spec_(new Network) {
   if (!net_ || !supports(*net_))
     throw Error("--engine onednn", "runs BagNets and ResNets only" +
                                        (net_ ? " (not " + net_->display_name() + ")" : std::string()));
   if (!net_->folded()) throw Error("--engine onednn", "needs the network with BatchNorm folded");
+  if (precision_ == Precision::bf16) check_bf16_kernels();
   int id = 0;
   std::vector<torch::nn::Sequential> layers;
   if (auto* b = dynamic_cast<BagNetImpl*>(net_.get())) {
@@ -361,7 +388,8 @@ torch::Tensor OneDnnForward::features(const torch::Tensor& x_in, const std::vect
   if (it == plans_.end()) {
     if (plans_.size() >= 16) plans_.clear();  // many input sizes: keep memory bounded
     auto plan = std::make_unique<Plan>();
-    PlanBuilder b(*plan, spec_->packed, spec_->packed_storage);
+    PlanBuilder b(*plan, spec_->packed, spec_->packed_storage,
+                  precision_ == Precision::bf16 ? memory::data_type::bf16 : kF32);
     const memory::dims in_dims(x.sizes().begin(), x.sizes().end());
     int v = b.input(memory::desc(in_dims, kF32, nhwc ? Tag::nhwc : Tag::nchw));
     for (const auto& [c, relu] : spec_->stem) {

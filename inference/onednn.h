@@ -14,14 +14,19 @@
 //  - a stride-1 1x1 projection whose residual is cropped (BagNet's unpadded blocks) runs on the
 //    cropped corner of its input rather than cropping its output.
 // The numbers are the eager network's up to float summation order (tests/test_networks.cpp).
-// BatchNorm must already be folded (NetworkImpl::fold_batchnorm). CPU and fp32 only.
+// Opt-in, Precision::bf16 keeps activations and weights in bfloat16 (accumulating in fp32), for
+// CPUs whose oneDNN has bf16 kernels (AMX, AVX512-BF16, or AVX-512 emulating them): several times
+// faster with AMX, and no longer exact (8-bit mantissas: tests/test_networks.cpp bounds the error).
+// BatchNorm must already be folded (NetworkImpl::fold_batchnorm). CPU only; input and output fp32.
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <vector>
 
+#include "lib/error.h"
 #include "networks/network.h"
 
 namespace bagnet {
@@ -37,11 +42,22 @@ struct BlockGeometry {
   }
 };
 
+enum class Precision { fp32, bf16 };
+// "fp32" or "bf16" (the tools' --precision); throws bagnet::Error otherwise.
+inline Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  throw Error("--precision " + name, "must be fp32 or bf16");
+}
+inline const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
 class OneDnnForward {
  public:
   // `net`: a BagNet or ResNet (supports() true) on the CPU, in eval mode, BatchNorm folded.
   // Throws bagnet::Error otherwise. Keeps a reference: later weight changes are not seen.
-  explicit OneDnnForward(std::shared_ptr<NetworkImpl> net);
+  // With Precision::bf16 it throws bagnet::Error where this CPU's oneDNN has only its
+  // reference (slow) bf16 convolution.
+  explicit OneDnnForward(std::shared_ptr<NetworkImpl> net, Precision precision = Precision::fp32);
   ~OneDnnForward();
   OneDnnForward(const OneDnnForward&) = delete;
   OneDnnForward& operator=(const OneDnnForward&) = delete;
@@ -57,6 +73,8 @@ class OneDnnForward {
   // The blocks' own geometry (what features() uses without `geometry`), one entry per block.
   std::vector<BlockGeometry> block_geometry() const;
 
+  Precision precision() const { return precision_; }
+
   // Plans built so far (one per input shape, layout and geometry; for tests).
   size_t compiled_shapes() const;
   // Activation bytes the last plan built needs (its buffers are shared with the other plans).
@@ -69,6 +87,7 @@ class OneDnnForward {
  private:
   using Key = std::tuple<std::vector<int64_t>, bool, std::vector<BlockGeometry>>;
   std::shared_ptr<NetworkImpl> net_;
+  Precision precision_;
   std::unique_ptr<Network> spec_;
   std::map<Key, std::unique_ptr<Plan>> plans_;
   std::vector<torch::Tensor> arena_;  // activation buffers, shared by the plans

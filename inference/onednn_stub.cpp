@@ -11,7 +11,8 @@ struct OneDnnForward::Plan {};
 
 bool OneDnnForward::supports(const NetworkImpl&) { return false; }
 
-OneDnnForward::OneDnnForward(std::shared_ptr<NetworkImpl> net) : net_(std::move(net)) {
+OneDnnForward::OneDnnForward(std::shared_ptr<NetworkImpl> net, Precision precision)
+    : net_(std::move(net)), precision_(precision) {
   throw Error("--engine onednn", "this build has no oneDNN (configure with libdnnl-dev installed)");
 }
 

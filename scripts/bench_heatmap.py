@@ -48,6 +48,8 @@ sys.path.insert(0, sys.argv[1])
 import bagnet_reference as ref
 weights, q, size, threads, iters = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 dev = torch.device(sys.argv[7])
+# --precision bf16: weights (folded in fp32 first), input and activations in bfloat16.
+dt = torch.bfloat16 if sys.argv[8] == "bf16" else torch.float32
 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # as the toolkit
 torch.backends.cudnn.benchmark = True
 sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -57,10 +59,11 @@ sd = {k: v.to(dev) for k, v in torch.load(weights).items()}
 
 def fold(conv, bn):  # torch.nn.utils.fusion.fuse_conv_bn_weights with conv bias 0
     r = torch.rsqrt(sd[bn + ".running_var"] + 1e-5)
-    w = (sd[conv] * (sd[bn + ".weight"] * r).reshape(-1, 1, 1, 1)).contiguous(memory_format=torch.channels_last)
-    return w, (0 - sd[bn + ".running_mean"]) * r * sd[bn + ".weight"] + sd[bn + ".bias"]
+    w = (sd[conv] * (sd[bn + ".weight"] * r).reshape(-1, 1, 1, 1)).to(dt).contiguous(memory_format=torch.channels_last)
+    return w, ((0 - sd[bn + ".running_mean"]) * r * sd[bn + ".weight"] + sd[bn + ".bias"]).to(dt)
 
-layers = {"stem": (sd["conv1.weight"].contiguous(memory_format=torch.channels_last),) + fold("conv2.weight", "bn1")}
+layers = {"stem": (sd["conv1.weight"].to(dt).contiguous(memory_format=torch.channels_last),) + fold("conv2.weight", "bn1")}
+fc_w, fc_b = sd["fc.weight"].to(dt), sd["fc.bias"].to(dt)
 for s in range(4):
     for b in range(ref.BLOCKS[s]):
         p = "layer%d.%d" % (s + 1, b)
@@ -86,8 +89,8 @@ def features_atrous(x):
 
 def atrous_map(x, classes):
     p = (q - 1) // 2
-    f = features_atrous(F.pad(x, (p, p, p, p)).contiguous(memory_format=torch.channels_last))
-    return F.linear(f.permute(0, 2, 3, 1), sd["fc.weight"][classes], sd["fc.bias"][classes]).permute(0, 3, 1, 2)
+    f = features_atrous(F.pad(x.to(dt), (p, p, p, p)).contiguous(memory_format=torch.channels_last))
+    return F.linear(f.permute(0, 2, 3, 1), fc_w[classes], fc_b[classes]).permute(0, 3, 1, 2).float()
 
 torch.manual_seed(0)
 x = torch.randn(1, 3, size, size).to(dev)
@@ -118,9 +121,10 @@ print(json.dumps(out))
 """
 
 
-def pytorch_atrous(w, q, size, threads, iters, device, env):
+def pytorch_atrous(w, q, size, threads, iters, device, env, precision="fp32"):
     out = subprocess.run([PYTHON, "-c", PY_ATROUS, os.path.join(ROOT, "tests", "python"), w, str(q), str(size),
-                          str(threads), str(iters), device], check=True, capture_output=True, text=True, env=env)
+                          str(threads), str(iters), device, precision], check=True, capture_output=True, text=True,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -129,14 +133,14 @@ def toolkit_atrous(args, w, q, size, threads, classes):
            str(threads), "--device", args.device, "--mode", "dense", "--dense-algorithm", "atrous", "--stride", "1",
            "--classes", str(classes), "--batch", "1", "--size", str(size), "--iters", str(args.iters), "--warmup", "1"]
     if args.device == "cpu":
-        cmd += ["--engine", "onednn"]
+        cmd += ["--engine", "onednn", "--precision", args.precision]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     return json.loads(out)
 
 
 def atrous_only(args, weights_dir, threads, env):
-    print("stride-1 maps, %s, %d threads, median of %d passes, %d interleaved rounds" % (
-        args.device, threads, args.iters, args.rounds))
+    print("stride-1 maps, %s, %s, %d threads, median of %d passes, %d interleaved rounds" % (
+        args.device, args.precision, threads, args.iters, args.rounds))
     print("| model | size | toolkit (1 / 10 cl.) | PyTorch a-trous (1 / 10 cl.) | toolkit / PyTorch (1 / 10 cl.) "
           "| ratio range over rounds | GMAC/s |")
     print("|" + "---|" * 7)
@@ -149,7 +153,7 @@ def atrous_only(args, weights_dir, threads, env):
                 def ours():
                     return [toolkit_atrous(args, w, q, size, threads, k) for k in (1, 10)]
                 def theirs():
-                    return pytorch_atrous(w, q, size, threads, args.iters, args.device, env)
+                    return pytorch_atrous(w, q, size, threads, args.iters, args.device, env, args.precision)
                 if r % 2:
                     py = theirs()
                     tk = ours()
@@ -158,7 +162,8 @@ def atrous_only(args, weights_dir, threads, env):
                     py = theirs()
                 rounds.append((tk, py))
             ratios = [[tk[i]["ms_median"] / py["ms_%d" % k] for tk, py in rounds] for i, k in enumerate((1, 10))]
-            row = dict(model="bagnet%d" % q, size=size, device=args.device, threads=threads, iters=args.iters,
+            row = dict(model="bagnet%d" % q, size=size, device=args.device, precision=args.precision, threads=threads,
+                       iters=args.iters,
                        rounds=args.rounds,
                        toolkit_ms=[median([tk[i]["ms_median"] for tk, _ in rounds]) for i in range(2)],
                        pytorch_ms=[median([py["ms_%d" % k] for _, py in rounds]) for k in (1, 10)],
@@ -190,11 +195,16 @@ def main():
     ap.add_argument("--atrous-only", action="store_true",
                     help="time the toolkit's a-trous maps (oneDNN engine) against part 2 alone, interleaved")
     ap.add_argument("--rounds", type=int, default=3, help="--atrous-only: interleaved rounds")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="--atrous-only on the CPU: both sides in this precision (bf16: the toolkit's "
+                         "--precision bf16 against the PyTorch script in bfloat16)")
     ap.add_argument("--json-out", help="--pytorch-only / --atrous-only: also write the rows here")
     args = ap.parse_args()
     weights_dir = args.weights_dir or os.path.join(args.build, "fixtures")
     threads = args.threads if args.threads > 0 else os.cpu_count()
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+    if args.precision != "fp32" and (not args.atrous_only or args.device != "cpu"):
+        ap.error("--precision bf16 goes with --atrous-only on the cpu")
     if args.atrous_only:
         return atrous_only(args, weights_dir, threads, env)
     rows = []

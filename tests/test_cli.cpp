@@ -60,7 +60,14 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
       CHECK(doc["model"]["weights"]["sha256"].get<std::string>().size() == 64);
       CHECK(doc["model"]["preprocessing"]["no_resize"] == (mode == "no_resize"));
       CHECK(doc["model"]["engine"] == (engine == "auto" ? "onednn" : engine));
+      CHECK(doc["model"]["precision"] == "fp32");
     }
+  // bf16 needs the oneDNN engine: a one-line error naming the option, not a silent fp32 run.
+  const auto r = run_tool("bagnet-classify -q --model bagnet33 --weights " + weights +
+                          " --engine eager --precision bf16 " + images);
+  CHECK(r.status != 0);
+  CHECK(r.err.find("--precision bf16") != std::string::npos);
+  CHECK(r.err.find("oneDNN engine only") != std::string::npos);
 }
 
 TEST_CASE("bagnet-classify: bad images fail one by one, the rest still get results", "[cli][errors]") {

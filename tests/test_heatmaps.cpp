@@ -126,6 +126,38 @@ TEST_CASE("Dense maps of the folded network (what the tools run) equal the unfol
   }
 }
 
+TEST_CASE("bf16 dense maps of the trained embedded BagNet are within bf16 rounding of the per-patch maps",
+          "[heatmaps][dense][bf16]") {
+  torch::NoGradGuard ng;
+  // A trained network: random ones amplify rounding (their bf16 maps are off by 0.1-0.5 of the
+  // scale), trained ones do not. Input larger than Fashion-MNIST's 28x28, non-square.
+  const ModelSpec& spec = find_model("bagnet11_fashion_mnist");
+  Net plain{load_model(spec, "", c10::Device(c10::kCPU))};
+  Net folded{load_model(spec, "", c10::Device(c10::kCPU), true)};
+  torch::manual_seed(5);
+  const auto x = torch::randn({1, spec.in_channels, 40, 35});
+  const auto ref = heatmaps::patch_logit_maps(plain.bagnet(), x, 1, torch::arange(spec.num_classes), 512);
+  OneDnnForward fp32(folded.model.net);
+  auto o = dense_options(1, 0, "atrous");
+  o.engine = &fp32;
+  const double d32 = relative_max_diff(heatmaps::dense_logit_maps(folded.bagnet(), x, o), ref);
+  CHECK(d32 < kTolerance);
+  std::unique_ptr<OneDnnForward> bf16;
+  try {
+    bf16 = std::make_unique<OneDnnForward>(folded.model.net, Precision::bf16);
+  } catch (const Error& e) {
+    // No bf16 kernels but oneDNN's reference ones (no AVX-512): the documented refusal.
+    CHECK_THAT(e.what(), Catch::Contains("no bf16 convolution kernels"));
+    WARN("bf16 not run on this CPU: " << e.what());
+    return;
+  }
+  o.engine = bf16.get();
+  const double d16 = relative_max_diff(heatmaps::dense_logit_maps(folded.bagnet(), x, o), ref);
+  INFO("dense stride-1 maps vs the per-patch maps: bf16 " << d16 << ", fp32 " << d32);
+  CHECK(d16 < kBf16Tolerance);
+  CHECK(d16 > 10 * d32);  // the option took effect
+}
+
 TEST_CASE("Stride-s maps are subsamples of the stride-1 map; stride 8 is the network's own map",
           "[heatmaps][dense]") {
   torch::NoGradGuard ng;

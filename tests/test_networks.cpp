@@ -14,6 +14,7 @@
 using namespace bagnet;
 using bagnet::test::fixture;
 using bagnet::test::io_tensor;
+using bagnet::test::kBf16Tolerance;
 using bagnet::test::relative_max_diff;
 
 namespace {
@@ -344,6 +345,41 @@ TEST_CASE("The oneDNN engine gives the reference logits and features, one plan p
       check_batch_of_three([&](const torch::Tensor& x) { return engine.forward(x); }, *m.net,
                            io_tensor(io, "x_224").slice(0, 0, 1));
     }
+  }
+}
+
+TEST_CASE("The oneDNN engine in bf16: close to the float64 logits of a trained BagNet, and not fp32",
+          "[networks][onednn][bf16]") {
+  torch::NoGradGuard ng;
+  // The embedded Fashion-MNIST BagNet: trained weights (random networks amplify rounding so much
+  // that their bf16 logits are off by 0.02-0.5 of the scale). Batch 2, two input sizes.
+  const ModelSpec& spec = find_model("bagnet11_fashion_mnist");
+  auto m = load_model(spec, "", c10::Device(c10::kCPU), true);
+  m.net->set_channels_last(true);
+  auto exact = load_model(spec, "", c10::Device(c10::kCPU), false).net;
+  exact->to(torch::kDouble);
+  OneDnnForward fp32(m.net);
+  std::unique_ptr<OneDnnForward> bf16;
+  try {
+    bf16 = std::make_unique<OneDnnForward>(m.net, Precision::bf16);
+  } catch (const Error& e) {
+    // No bf16 kernels but oneDNN's reference ones (no AVX-512): the documented refusal.
+    CHECK_THAT(e.what(), Catch::Contains("no bf16 convolution kernels"));
+    WARN("bf16 not run on this CPU: " << e.what());
+    return;
+  }
+  CHECK(bf16->precision() == Precision::bf16);
+  torch::manual_seed(4);
+  for (const auto& x :
+       {torch::randn({2, spec.in_channels, 28, 28}), torch::randn({2, spec.in_channels, 45, 61})}) {
+    const auto truth = exact->forward(x.to(torch::kDouble));
+    const auto got = bf16->forward(x.contiguous(c10::MemoryFormat::ChannelsLast));
+    const double e16 = relative_max_diff(got.to(torch::kDouble), truth);
+    const double e32 = relative_max_diff(fp32.forward(x).to(torch::kDouble), truth);
+    INFO("input " << x.sizes() << ": error of the largest |logit|, bf16 " << e16 << ", fp32 " << e32);
+    CHECK(e16 < kBf16Tolerance);
+    CHECK(e16 > 10 * e32);  // the option took effect: bf16 rounds far more coarsely
+    CHECK(got.argmax(1).equal(truth.argmax(1)));
   }
 }
 
