@@ -15,8 +15,9 @@
 //    cropped corner of its input rather than cropping its output.
 // The numbers are the eager network's up to float summation order (tests/test_networks.cpp).
 // Opt-in, Precision::bf16 keeps activations and weights in bfloat16 (accumulating in fp32), for
-// CPUs whose oneDNN has bf16 kernels (AMX, AVX512-BF16, or AVX-512 emulating them): several times
-// faster with AMX, and no longer exact (8-bit mantissas: tests/test_networks.cpp bounds the error).
+// CPUs whose oneDNN has bf16 kernels (AMX, AVX512-BF16, or AVX-512 emulating them): about 3x
+// faster than fp32 with AMX, slower without (README Speed), and no longer exact (8-bit mantissas:
+// tests/test_networks.cpp bounds the error).
 // BatchNorm must already be folded (NetworkImpl::fold_batchnorm). CPU only; input and output fp32.
 #include <torch/torch.h>
 

@@ -68,6 +68,16 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
   CHECK(r.status != 0);
   CHECK(r.err.find("--precision bf16") != std::string::npos);
   CHECK(r.err.find("oneDNN engine only") != std::string::npos);
+  // A CPU without bf16 kernels (oneDNN limited to AVX2, as on AVX2-only machines): refused at
+  // start with one line, before any image is read, not an internal error or a crawl.
+  const auto avx2 = run_command("DNNL_MAX_CPU_ISA=AVX2 " + std::string(BAGNET_BIN_DIR) +
+                                "/bagnet-classify -q --model bagnet33 --weights " + weights +
+                                " --precision bf16 " + images);
+  CHECK(avx2.status == 1);
+  CHECK(avx2.out.empty());
+  CHECK(avx2.err ==
+        "bagnet-classify: --precision bf16: this CPU has no bf16 convolution kernels in oneDNN "
+        "(they need AVX-512; AMX or AVX512-BF16 for speed): use fp32\n");
 }
 
 TEST_CASE("bagnet-classify: bad images fail one by one, the rest still get results", "[cli][errors]") {
