@@ -3,7 +3,7 @@
 the same random weights and thread count, in one run. Prints a table and the ratios.
 
     /usr/bin/python3 scripts/bench_forward.py [--build build] [--threads 2] [--iters 10]
-        [--device cuda] [--batches 1 8 64] [--json-out rows.json]
+        [--device cuda] [--batches 1 8 64] [--json-out rows.json] [--precision bf16]
 
 PyTorch is timed three ways: as it runs by default ("torch"); tuned eager ("tuned": glibc's
 mmap/trim thresholds raised through MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_, as the toolkit
@@ -17,6 +17,10 @@ folded) and the engine the tools use by default ("C++": on the CPU the oneDNN en
 inference/onednn.h; on CUDA eager).
 On CUDA (--device cuda, scripts/gpu_check.sh) the malloc thresholds are not raised (host memory is
 not where the activations live), and each timed pass ends with torch.cuda.synchronize.
+
+--precision bf16 casts every PyTorch variant (module and input) to bfloat16 and times the
+toolkit's engine with --precision bf16 (inference/onednn.h); the toolkit's eager network has no
+bf16 mode, so its column is left empty.
 
 --rounds R (default 1) times every variant R times, round after round, each round in one order:
 on a shared machine whose speed drifts by 10-30% over minutes (measured on the cloud VMs this
@@ -48,6 +52,7 @@ torch.backends.cudnn.benchmark = True
 sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 torch.set_num_threads(threads)
 variant = sys.argv[9]  # eager, tuned (channels-last) or jit (tuned + trace, freeze, optimize_for_inference)
+dtype = torch.bfloat16 if sys.argv[10] == "bf16" else torch.float32  # --precision
 sd = {k: v.to(dev) for k, v in torch.load(weights).items()}
 class BagNet(torch.nn.Module):  # the reference functional network; its weights as buffers
     def __init__(self, sd, q):
@@ -64,9 +69,10 @@ net.eval(); net.to(dev)
 cl = torch.channels_last if variant != "eager" else torch.contiguous_format
 if variant != "eager":
     net = net.to(memory_format=torch.channels_last)
+net = net.to(dtype)
 fwd = net
 for b in batches:
-    x = torch.randn(b, 3, 224, 224).to(dev).contiguous(memory_format=cl)
+    x = torch.randn(b, 3, 224, 224).to(dev).to(dtype).contiguous(memory_format=cl)
     ms = []
     with torch.no_grad():
         if variant == "jit":
@@ -97,13 +103,14 @@ def make_weights(d):
 
 
 def run_python(model, weights, threads, iters, warmup, tuned_malloc, device="cpu", batches=(1, 8),
-               variant="eager"):
+               variant="eager", precision="fp32"):
     env = dict(os.environ)
     if tuned_malloc:
         env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 30)
         env["MALLOC_TRIM_THRESHOLD_"] = str(1 << 30)
     out = subprocess.run([sys.executable, "-c", PY_WORKER, os.path.join(ROOT, "tests", "python"), model, weights,
-                          str(threads), str(iters), str(warmup), device, ",".join(map(str, batches)), variant], env=env,
+                          str(threads), str(iters), str(warmup), device, ",".join(map(str, batches)), variant, precision],
+                         env=env,
                          check=True, capture_output=True, text=True)
     return {r["batch"]: r["ms_median"] for r in map(json.loads, out.stdout.split("\n")[:-1])}
 
@@ -127,11 +134,16 @@ def main():
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--rounds", type=int, default=1, help="time every variant this many times, interleaved")
     ap.add_argument("--json-out", help="also write the rows here as JSON objects")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: every PyTorch variant in bfloat16 (module and input cast) against the toolkit's "
+                         "oneDNN engine with --precision bf16; the C++ eager column is skipped (fp32 only)")
     args = ap.parse_args()
+    if args.precision != "fp32" and args.device != "cpu":
+        ap.error("--precision bf16 is for the cpu")
     cpu = args.device == "cpu"
     bench = os.path.join(args.build, "bagnet-bench")
-    print("forward pass, 224x224, %s, %d threads, median of %d (ms per batch), %d round(s)" % (
-        args.device, args.threads, args.iters, args.rounds))
+    print("forward pass, 224x224, %s, %s, %d threads, median of %d (ms per batch), %d round(s)" % (
+        args.device, args.precision, args.threads, args.iters, args.rounds))
     header = ("model", "batch", "torch", "tuned", "jit", "C++ eager", "C++", "C++/tuned", "C++/jit")
     print("%-9s %5s %9s %9s %9s %10s %9s %9s %9s" % header)
     rows = []
@@ -140,13 +152,17 @@ def main():
         for m in args.models:
             common = (args.threads, args.iters, args.warmup)
             dev = dict(device=args.device, batches=args.batches)
+            py_dev = dict(dev, precision=args.precision)
+            bf16 = args.precision == "bf16"
             rounds = []  # per round: torch, tuned, jit, C++ eager, C++ ({batch: ms} each)
             for r in range(args.rounds):
-                py = run_python(m, weights[m], *common, False, **dev)
-                py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **dev)
-                py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **dev)
-                cpp_eager = run_cpp(bench, m, weights[m], *common, **dev)
-                cpp = run_cpp(bench, m, weights[m], *common, ["--engine", "onednn"], **dev) if cpu else cpp_eager
+                py = run_python(m, weights[m], *common, False, **py_dev)
+                py_tuned = run_python(m, weights[m], *common, cpu, variant="tuned", **py_dev)
+                py_jit = run_python(m, weights[m], *common, cpu, variant="jit", **py_dev)
+                cpp_eager = ({b: float("nan") for b in args.batches} if bf16 else
+                             run_cpp(bench, m, weights[m], *common, **dev))
+                cpp = (run_cpp(bench, m, weights[m], *common, ["--engine", "onednn", "--precision", args.precision],
+                               **dev) if cpu else cpp_eager)
                 rounds.append((py, py_tuned, py_jit, cpp_eager, cpp))
             for b in args.batches:
                 t = [median([rd[v][b] for rd in rounds]) for v in range(5)]
@@ -162,7 +178,7 @@ def main():
         keys = ("model", "batch", "torch", "torch_tuned", "torch_jit", "cpp_eager", "cpp", "cpp_over_tuned",
                 "cpp_over_jit")
         with open(args.json_out, "w") as f:
-            json.dump({"device": args.device, "threads": args.threads, "iters": args.iters, "rounds": args.rounds,
+            json.dump({"device": args.device, "precision": args.precision, "threads": args.threads, "iters": args.iters, "rounds": args.rounds,
                        "rows": [{k: None if v != v else v for k, v in zip(keys, r)} for r in rows]}, f, indent=1)
 
 

@@ -19,7 +19,9 @@
 stride-1 map on its default engine (bagnet-bench --mode dense --dense-algorithm atrous --engine
 onednn, 1 and 10 classes) against part 2, R rounds interleaved (which side goes first alternates),
 each ratio the median of the R ratios measured within a round: on a shared machine whose speed
-drifts by 10-30% over minutes, that is the ratio that measures the code.
+drifts by 10-30% over minutes, that is the ratio that measures the code. With --precision bf16
+both sides run in bfloat16 (the toolkit's --precision bf16; the script's folded weights, input
+and activations cast), the script's error against the per-patch definition then being bf16's.
 
 --pytorch-only runs part 2 alone (scripts/gpu_check.sh, whose minimal build has no bagnet-heatmap,
 times the toolkit with bagnet-bench --mode dense); --device cuda runs both parts on the GPU
