@@ -58,8 +58,8 @@ struct ModelRequest {
   // for inference per input shape: inference/torchscript.h), or "auto": onednn where it runs the
   // network, else eager (see README Speed). On a GPU always eager.
   std::string engine = "auto";
-  // "fp32", or "bf16" on the oneDNN engine only (faster where the CPU has AMX or AVX512-BF16,
-  // not exact: inference/onednn.h).
+  // "fp32", or "bf16" on the oneDNN engine only (faster only where the CPU has AMX; not exact:
+  // inference/onednn.h).
   std::string precision = "fp32";
 };
 

@@ -64,8 +64,8 @@ bool compose(const Conv& first, const Conv& second, Conv& out) {
 // orders of magnitude slower than fp32: refuse rather than crawl.
 [[noreturn]] void refuse_bf16() {
   throw Error("--precision bf16",
-              "this CPU has no bf16 convolution kernels in oneDNN (they need AVX-512; AMX or "
-              "AVX512-BF16 for speed): use fp32");
+              "this CPU has no bf16 convolution kernels in oneDNN (they need AVX-512, and AMX to "
+              "beat fp32): use fp32");
 }
 void refuse_reference_kernels(const dnnl::primitive_desc_base& pd) {
   if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) refuse_bf16();

@@ -77,7 +77,7 @@ TEST_CASE("bagnet-classify reproduces torchvision's preprocessing and the refere
   CHECK(avx2.out.empty());
   CHECK(avx2.err ==
         "bagnet-classify: --precision bf16: this CPU has no bf16 convolution kernels in oneDNN "
-        "(they need AVX-512; AMX or AVX512-BF16 for speed): use fp32\n");
+        "(they need AVX-512, and AMX to beat fp32): use fp32\n");
 }
 
 TEST_CASE("bagnet-classify: bad images fail one by one, the rest still get results", "[cli][errors]") {
