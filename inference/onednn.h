@@ -56,8 +56,8 @@ class OneDnnForward {
  public:
   // `net`: a BagNet or ResNet (supports() true) on the CPU, in eval mode, BatchNorm folded.
   // Throws bagnet::Error otherwise. Keeps a reference: later weight changes are not seen.
-  // With Precision::bf16 it throws bagnet::Error where this CPU's oneDNN has only its
-  // reference (slow) bf16 convolution.
+  // With Precision::bf16 it throws bagnet::Error where this CPU's oneDNN has no bf16
+  // convolution or only its reference (slow) one, and warns on stderr where it has no AMX.
   explicit OneDnnForward(std::shared_ptr<NetworkImpl> net, Precision precision = Precision::fp32);
   ~OneDnnForward();
   OneDnnForward(const OneDnnForward&) = delete;

@@ -142,15 +142,8 @@ TEST_CASE("bf16 dense maps of the trained embedded BagNet are within bf16 roundi
   o.engine = &fp32;
   const double d32 = relative_max_diff(heatmaps::dense_logit_maps(folded.bagnet(), x, o), ref);
   CHECK(d32 < kTolerance);
-  std::unique_ptr<OneDnnForward> bf16;
-  try {
-    bf16 = std::make_unique<OneDnnForward>(folded.model.net, Precision::bf16);
-  } catch (const Error& e) {
-    // No bf16 kernels but oneDNN's reference ones (no AVX-512): the documented refusal.
-    CHECK_THAT(e.what(), Catch::Contains("no bf16 convolution kernels"));
-    WARN("bf16 not run on this CPU: " << e.what());
-    return;
-  }
+  const auto bf16 = bf16_engine_or_warn(folded.model.net);
+  if (!bf16) return;
   o.engine = bf16.get();
   const double d16 = relative_max_diff(heatmaps::dense_logit_maps(folded.bagnet(), x, o), ref);
   INFO("dense stride-1 maps vs the per-patch maps: bf16 " << d16 << ", fp32 " << d32);

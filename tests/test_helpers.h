@@ -1,11 +1,13 @@
 #pragma once
-// Shared by the tests: fixture paths and tensor comparison.
+// Shared by the tests: fixture paths, tensor comparison, the bf16 engine.
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <memory>
 #include <string>
 
+#include "inference/onednn.h"
 #include "lib/checkpoint.h"
 
 namespace bagnet::test {
@@ -35,5 +37,17 @@ inline double relative_max_diff(const at::Tensor& a, const at::Tensor& b) {
 // --precision bf16 on the oneDNN engine (8-bit mantissas, fp32 sums), in relative_max_diff's
 // terms: README Speed gives the errors measured; a wrong layout or crop is off by order 1.
 constexpr double kBf16Tolerance = 3e-2;
+
+// The oneDNN engine in bf16, or null where this CPU's oneDNN has no bf16 kernels (no AVX-512):
+// then the documented refusal's text is checked and the test says, loudly, that bf16 was not run.
+inline std::unique_ptr<OneDnnForward> bf16_engine_or_warn(std::shared_ptr<NetworkImpl> net) {
+  try {
+    return std::make_unique<OneDnnForward>(std::move(net), Precision::bf16);
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("no bf16 convolution kernels"));
+    WARN("bf16 not run on this CPU: " << e.what());
+    return nullptr;
+  }
+}
 
 }  // namespace bagnet::test
